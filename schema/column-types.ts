@@ -1,0 +1,21 @@
+import { sql, type RawBuilder } from 'kysely'
+import type { DialectName } from '../src/storage/storage.js'
+
+/** Column types that mean the same thing on SQLite, PostgreSQL and MySQL/MariaDB. */
+export interface ColumnTypes {
+  /** Keys and indexed strings (ids, paths, names). */
+  key: RawBuilder<unknown>
+  /** Unbounded text: JSON, ciphertext, policy bodies. */
+  text: RawBuilder<unknown>
+  bigint: RawBuilder<unknown>
+  int: RawBuilder<unknown>
+}
+
+export function columnTypes(dialect: DialectName): ColumnTypes {
+  return {
+    key: sql`varchar(255)`,
+    text: dialect === 'mysql' ? sql`longtext` : sql`text`,
+    bigint: sql`bigint`,
+    int: sql`integer`,
+  }
+}

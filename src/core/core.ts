@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto'
+import { ApiError, permissionDenied, sealedError, unsupportedOperation } from './errors.js'
+import { MountTable, factoryKey, type BackendFactory, type MountEntry } from './mounts.js'
+import { SealManager } from './seal.js'
+import { TokenStore, type TokenEntry } from './tokens.js'
+import { createPolicyStore, type PolicyStore } from './policy/store.js'
+import type { Acl } from './policy/acl.js'
+import type { Backend, LogicalRequest, LogicalResponse, Operation, PathDef } from './request.js'
+import { inCidrs } from './cidr.js'
+import { sanitizeError } from './sanitize.js'
+import type { Storage } from '../storage/storage.js'
+import type { LeaseManager } from './leases/types.js'
+import type { IdentityStore } from '../identity/types.js'
+import type { Logger } from './logger.js'
+import { silentLogger } from './logger.js'
+
+/** Seconds: Vault's system default and max lease TTL (768h). */
+export const SYSTEM_MAX_TTL = 768 * 3600
+
+/**
+ * Audit sink used by the pipeline. `logRequest` runs before the handler and must throw when no
+ * enabled device could record the entry: the request is then refused (fail closed).
+ */
+export interface AuditBroker {
+  logRequest(ctx: RequestContext): Promise<void>
+  logResponse(ctx: RequestContext, response: LogicalResponse | null, error?: ApiError): Promise<void>
+}
+
+/** A check that runs after the ACL allowed a request (JIT access grants live here). */
+export type RequestGuard = (ctx: RequestContext) => Promise<void>
+
+/** Everything the pipeline learned about a request, shared with audit and guards. */
+export interface RequestContext {
+  req: LogicalRequest
+  mount?: MountEntry
+  pathDef?: PathDef
+  params: Record<string, string>
+  acl?: Acl
+  policies: string[]
+  grantingPolicies: string[]
+  startedAt: number
+}
+
+export interface CoreOptions {
+  storage: Storage
+  /** Auto-unseal key (from a key file or environment variable). */
+  staticUnsealKey?: Uint8Array
+  logger?: Logger
+  defaultLeaseTtl?: number
+  maxLeaseTtl?: number
+}
+
+/**
+ * The server's core: one per process. It owns seal state, tokens, policies and mounts, and runs
+ * every logical request through the same pipeline:
+ * sealed check → mount match → token → ACL → guards → audit(request) → handler → audit(response).
+ */
+export class Core {
+  readonly storage: Storage
+  readonly seal: SealManager
+  readonly tokens: TokenStore
+  readonly policies: PolicyStore
+  readonly mounts: MountTable
+  readonly logger: Logger
+  readonly factories = new Map<string, BackendFactory>()
+  readonly guards: RequestGuard[] = []
+  readonly defaultLeaseTtl: number
+  readonly maxLeaseTtl: number
+  audit: AuditBroker | undefined
+  /** Lease manager (set by registerBuiltins). */
+  leases: LeaseManager | undefined
+  /** Identity store: entities, aliases, groups (set by registerBuiltins). */
+  identity: IdentityStore | undefined
+  /** Extra policies that come from the token's entity and groups (set by the identity store). */
+  identityPolicies: ((entityId: string) => Promise<string[]>) | undefined
+  /** The sys/ backend; served even while sealed for its `allowSealed` paths. */
+  sys: Backend | undefined
+  #workers: Array<{ start(): void; stop(): Promise<void> }> = []
+
+  constructor(options: CoreOptions) {
+    this.storage = options.storage
+    this.logger = options.logger ?? silentLogger
+    this.defaultLeaseTtl = options.defaultLeaseTtl ?? SYSTEM_MAX_TTL
+    this.maxLeaseTtl = options.maxLeaseTtl ?? SYSTEM_MAX_TTL
+    this.seal = new SealManager({ storage: this.storage, staticKey: options.staticUnsealKey })
+    this.tokens = new TokenStore({ storage: this.storage, barrier: this.seal.barrier })
+    this.policies = createPolicyStore({ storage: this.storage })
+    this.mounts = new MountTable({ storage: this.storage, factories: this.factories })
+    this.mounts.onBeforeDisable(async (entry) => {
+      if (entry.kind === 'auth') await this.tokens.revokeByMount(entry.accessor)
+    })
+    this.seal.hooks(
+      async () => {
+        await this.policies.ensureBuiltins()
+        await this.mounts.ensureBuiltins()
+        await this.mounts.load()
+        for (const w of this.#workers) w.start()
+      },
+      async () => {
+        for (const w of this.#workers) await w.stop()
+        await this.mounts.unload()
+      },
+    )
+  }
+
+  registerEngine(type: string, factory: BackendFactory): void {
+    this.factories.set(factoryKey('secret', type), factory)
+  }
+
+  registerAuthMethod(type: string, factory: BackendFactory): void {
+    this.factories.set(factoryKey('auth', type), factory)
+  }
+
+  /** Background work that runs only while unsealed (lease expiry, token expiry). */
+  addWorker(worker: { start(): void; stop(): Promise<void> }): void {
+    this.#workers.push(worker)
+    if (!this.seal.sealed) worker.start()
+  }
+
+  /** Effective TTL bounds for a mount, in seconds. */
+  mountTtls(mount: MountEntry | undefined): { defaultTtl: number; maxTtl: number } {
+    const maxTtl = mount?.config.maxLeaseTtl || this.maxLeaseTtl
+    const defaultTtl = Math.min(mount?.config.defaultLeaseTtl || this.defaultLeaseTtl, maxTtl)
+    return { defaultTtl, maxTtl }
+  }
+
+  /** Policies in force for a token: its own plus its entity's and groups'. */
+  async effectivePolicies(token: TokenEntry): Promise<{ all: string[]; identity: string[] }> {
+    const identity =
+      token.entityId && this.identityPolicies ? await this.identityPolicies(token.entityId) : []
+    return { all: [...new Set([...token.policies, ...identity])], identity }
+  }
+
+  async aclFor(token: TokenEntry): Promise<{ acl: Acl; policies: string[] }> {
+    const { all } = await this.effectivePolicies(token)
+    const acl = await this.policies.acl(all, { entityId: token.entityId })
+    return { acl, policies: all }
+  }
+
+  /** Looks up a client token and applies its CIDR binding. */
+  async authenticate(req: LogicalRequest): Promise<TokenEntry> {
+    if (!req.clientToken) throw permissionDenied()
+    const token = await this.tokens.lookup(req.clientToken)
+    if (!token) throw permissionDenied()
+    if (token.boundCidrs.length > 0 && !inCidrs(req.remoteAddress, token.boundCidrs)) {
+      throw permissionDenied()
+    }
+    return token
+  }
+
+  /** Runs one logical request through the pipeline. */
+  async handle(req: LogicalRequest): Promise<LogicalResponse | null> {
+    const ctx: RequestContext = {
+      req,
+      params: {},
+      policies: [],
+      grantingPolicies: [],
+      startedAt: Date.now(),
+    }
+    const { backend, mount, relativePath } = this.#route(req)
+    ctx.mount = mount
+    req.mount = mount
+    req.mountPath = mount?.path ?? 'sys/'
+    req.relativePath = relativePath
+
+    const matched = matchPath(backend.paths, relativePath)
+    if (!matched) {
+      throw new ApiError(404, `no handler for route "${req.path}". route entry not found.`)
+    }
+    const { def, params } = matched
+    ctx.pathDef = def
+    ctx.params = params
+    if (this.seal.sealed && !def.allowSealed) throw sealedError()
+
+    if (!def.unauthenticated) {
+      const token = await this.authenticate(req)
+      req.token = token
+    }
+    const operation = await resolveOperation(def, req, params)
+    req.operation = operation
+    const handler = def.operations[operation] ?? (operation === 'create' ? def.operations.update : undefined)
+    if (!handler) throw unsupportedOperation()
+
+    if (!def.unauthenticated && req.token) {
+      const { acl, policies } = await this.aclFor(req.token)
+      ctx.acl = acl
+      ctx.policies = policies
+      const decision = acl.check(req.path, operation, { sudo: def.sudo, data: req.data })
+      if (!decision.allowed) throw permissionDenied()
+      ctx.grantingPolicies = decision.grantingPolicies
+      for (const guard of this.guards) await guard(ctx)
+    }
+
+    let lastUse = false
+    if (req.token && req.token.numUses > 0) {
+      const used = await this.tokens.use(req.token)
+      if (!used.ok) throw permissionDenied()
+      lastUse = used.last
+    }
+
+    if (this.audit) await this.audit.logRequest(ctx)
+    let response: LogicalResponse | null
+    try {
+      response = (await handler(req, params)) ?? null
+      if (operation === 'read' && response === null) throw new ApiError(404)
+      if (operation === 'list' && isEmptyList(response)) throw new ApiError(404)
+    } catch (err) {
+      const apiErr = toApiError(err, this.logger)
+      if (this.audit) await this.audit.logResponse(ctx, null, apiErr).catch(() => {})
+      throw apiErr
+    } finally {
+      if (lastUse && req.token) await this.tokens.revokeTree(req.token).catch(() => {})
+    }
+    if (this.audit) await this.audit.logResponse(ctx, response)
+    return response
+  }
+
+  #route(req: LogicalRequest): { backend: Backend; mount?: MountEntry; relativePath: string } {
+    if (req.path === 'sys' || req.path.startsWith('sys/')) {
+      if (!this.sys) throw new ApiError(500, 'system backend missing')
+      return { backend: this.sys, mount: this.mounts.get('sys/')?.entry, relativePath: req.path.slice(4) }
+    }
+    if (this.seal.sealed) throw sealedError()
+    const hit = this.mounts.match(req.path)
+    if (!hit) throw new ApiError(404, `no handler for route "${req.path}". route entry not found.`)
+    return { backend: hit.backend, mount: hit.entry, relativePath: req.path.slice(hit.entry.path.length) }
+  }
+}
+
+/** First path definition whose pattern matches, with its named groups. */
+export function matchPath(
+  paths: PathDef[],
+  relativePath: string,
+): { def: PathDef; params: Record<string, string> } | undefined {
+  for (const def of paths) {
+    const m = def.pattern.exec(relativePath)
+    if (m) return { def, params: { ...(m.groups ?? {}) } }
+  }
+  return undefined
+}
+
+async function resolveOperation(
+  def: PathDef,
+  req: LogicalRequest,
+  params: Record<string, string>,
+): Promise<Operation> {
+  if (req.operation !== 'update' && req.operation !== 'create') return req.operation
+  if (def.existence) return (await def.existence(req, params)) ? 'update' : 'create'
+  if (!def.operations.update && def.operations.create) return 'create'
+  return 'update'
+}
+
+function isEmptyList(response: LogicalResponse | null): boolean {
+  const keys = response?.data?.keys
+  return !Array.isArray(keys) || keys.length === 0
+}
+
+/** Turns anything thrown into an ApiError; unexpected errors become a generic 500. */
+export function toApiError(err: unknown, logger: Logger): ApiError {
+  if (err instanceof ApiError) return err
+  if (err instanceof SyntaxError) return new ApiError(400, 'failed to parse JSON input')
+  logger.error({ err: sanitizeError(err) }, 'internal error')
+  return new ApiError(500, 'internal error')
+}
+
+export function newRequestId(): string {
+  return randomUUID()
+}

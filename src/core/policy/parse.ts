@@ -1,0 +1,254 @@
+import { parse as parseHcl } from '@cdktf/hcl2json'
+import { ApiError } from '../errors.js'
+
+/** A capability a policy can grant on a path (`deny` overrides every other one). */
+export type PolicyCapability =
+  'create' | 'read' | 'update' | 'patch' | 'delete' | 'list' | 'sudo' | 'deny'
+
+/**
+ * One `path "..." { ... }` stanza of a policy.
+ *
+ * `path` is the pattern as written, with leading `/` removed: it may end in `*` (prefix match),
+ * contain `+` segments (one segment each) and `{{identity...}}` templates, which are resolved when
+ * an ACL is compiled for a token.
+ */
+export interface PolicyRule {
+  path: string
+  /** Deduplicated; exactly `['deny']` when the stanza denies. */
+  capabilities: PolicyCapability[]
+  /** Lower-cased parameter name (or `*`) → allowed values; an empty list allows any value. */
+  allowedParameters?: Record<string, unknown[]>
+  /** Lower-cased parameter name (or `*`) → denied values; an empty list denies any value. */
+  deniedParameters?: Record<string, unknown[]>
+  requiredParameters?: string[]
+  /** Seconds; parsed for compatibility, not enforced. */
+  minWrappingTtl?: number
+  maxWrappingTtl?: number
+}
+
+/** A parsed ACL policy. */
+export interface Policy {
+  name: string
+  /** The policy text to store and return (base64 input is decoded). */
+  text: string
+  rules: PolicyRule[]
+  /** True when a rule path holds a `{{...}}` template, so the ACL depends on the token's identity. */
+  templated: boolean
+}
+
+const CAPABILITIES = new Set<string>([
+  'create',
+  'read',
+  'update',
+  'patch',
+  'delete',
+  'list',
+  'sudo',
+  'deny',
+])
+// OpenBao's `scan` (and Vault's `subscribe`/`recover`) have no operation here: accepted, ignored.
+const IGNORED_CAPABILITIES = new Set(['scan', 'subscribe', 'recover'])
+
+const LEGACY_POLICIES: Record<string, PolicyCapability[]> = {
+  deny: ['deny'],
+  read: ['read', 'list'],
+  write: ['create', 'read', 'update', 'delete', 'list'],
+  sudo: ['create', 'read', 'update', 'delete', 'list', 'sudo'],
+}
+
+const TOP_LEVEL_KEYS = new Set(['path', 'name'])
+const RULE_KEYS = new Set([
+  'comment',
+  'policy',
+  'capabilities',
+  'allowed_parameters',
+  'denied_parameters',
+  'required_parameters',
+  'min_wrapping_ttl',
+  'max_wrapping_ttl',
+  'mfa_methods',
+  'control_group',
+  'subscribe_event_types',
+])
+
+function fail(message: string): never {
+  throw new ApiError(400, `failed to parse policy: ${message}`)
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Parses Vault policy text (HCL or JSON, either optionally base64-encoded) into rules.
+ * Throws `ApiError(400, 'failed to parse policy: ...')` on any syntax or validation error.
+ *
+ * @example
+ * await parsePolicy('ci', 'path "secret/data/ci/*" { capabilities = ["read", "list"] }')
+ */
+export async function parsePolicy(name: string, text: string): Promise<Policy> {
+  const source = decodeBase64(text) ?? text
+  const doc = source.trimStart().startsWith('{') ? parseJson(source) : await parseHclText(source)
+  if (!isObject(doc)) fail('policy must be an object')
+  for (const key of Object.keys(doc)) {
+    if (!TOP_LEVEL_KEYS.has(key)) fail(`invalid key "${key}"`)
+  }
+  const rules: PolicyRule[] = []
+  for (const [path, body] of pathEntries(doc.path)) rules.push(parseRule(path, body))
+  return { name, text: source, rules, templated: rules.some((r) => r.path.includes('{{')) }
+}
+
+// Vault decodes the body when it is valid standard base64, and uses it as is otherwise.
+function decodeBase64(text: string): string | undefined {
+  const compact = text.replace(/[\r\n]/g, '')
+  if (compact.length === 0 || compact.length % 4 !== 0) return undefined
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined
+  return Buffer.from(compact, 'base64').toString('utf8')
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    return fail(`invalid JSON: ${(err as Error).message}`)
+  }
+}
+
+async function parseHclText(text: string): Promise<unknown> {
+  try {
+    return await parseHcl('policy.hcl', text)
+  } catch (err) {
+    const raw = err instanceof Error ? err.message : String(err)
+    const message = raw
+      .replace(/^parse config: \[/, '')
+      .replace(/\]$/, '')
+      .replace(/policy\.hcl:(\d+),(\d+)(-\d+)?: /g, 'line $1, column $2: ')
+    return fail(message)
+  }
+}
+
+// `path` is `{pattern: body}` in JSON, `{pattern: [body, ...]}` from HCL, or a list of either.
+function pathEntries(value: unknown): [string, unknown][] {
+  if (value === undefined) return []
+  const maps = Array.isArray(value) ? value : [value]
+  const entries: [string, unknown][] = []
+  for (const map of maps) {
+    if (!isObject(map)) fail('"path" must be a map of path patterns to rules')
+    for (const [path, body] of Object.entries(map as Record<string, unknown>)) {
+      for (const one of Array.isArray(body) ? body : [body]) entries.push([path, one])
+    }
+  }
+  return entries
+}
+
+function parseRule(key: string, body: unknown): PolicyRule {
+  if (!isObject(body)) return fail(`path "${key}": rule must be an object`)
+  for (const field of Object.keys(body)) {
+    if (!RULE_KEYS.has(field)) fail(`path "${key}": invalid key "${field}"`)
+  }
+  const path = key.replace(/^\/+/, '')
+  validateGlob(key, path)
+
+  const caps = new Set<PolicyCapability>()
+  if (body.policy !== undefined) {
+    const legacy = typeof body.policy === 'string' ? LEGACY_POLICIES[body.policy] : undefined
+    if (!legacy) fail(`path "${key}": invalid policy ${JSON.stringify(body.policy)}`)
+    for (const cap of legacy) caps.add(cap)
+  }
+  if (body.capabilities !== undefined) {
+    if (!Array.isArray(body.capabilities)) fail(`path "${key}": capabilities must be a list`)
+    for (const cap of body.capabilities as unknown[]) {
+      if (typeof cap === 'string' && IGNORED_CAPABILITIES.has(cap)) continue
+      if (typeof cap !== 'string' || !CAPABILITIES.has(cap)) {
+        fail(`path "${key}": invalid capability ${JSON.stringify(cap)}`)
+      }
+      caps.add(cap as PolicyCapability)
+    }
+  }
+
+  const rule: PolicyRule = { path, capabilities: caps.has('deny') ? ['deny'] : [...caps] }
+  const allowed = parseParameters(key, 'allowed_parameters', body.allowed_parameters)
+  if (allowed) rule.allowedParameters = allowed
+  const denied = parseParameters(key, 'denied_parameters', body.denied_parameters)
+  if (denied) rule.deniedParameters = denied
+  if (body.required_parameters !== undefined) {
+    const required = body.required_parameters
+    if (!Array.isArray(required) || required.some((p) => typeof p !== 'string')) {
+      fail(`path "${key}": required_parameters must be a list of strings`)
+    }
+    rule.requiredParameters = required as string[]
+  }
+  const min = parseTtl(key, 'min_wrapping_ttl', body.min_wrapping_ttl)
+  const max = parseTtl(key, 'max_wrapping_ttl', body.max_wrapping_ttl)
+  if (min !== undefined) rule.minWrappingTtl = min
+  if (max !== undefined) rule.maxWrappingTtl = max
+  if (min && max && max < min) {
+    fail(`path "${key}": max_wrapping_ttl cannot be less than min_wrapping_ttl`)
+  }
+  return rule
+}
+
+/**
+ * Checks the glob syntax of a rule path. `*` may only end the path; `+` must be a whole segment.
+ * Also used on template-expanded paths by the ACL compiler (which then drops the rule).
+ */
+export function globError(path: string): string | undefined {
+  if (path.includes('+*')) return `invalid use of wildcards ('+*' is forbidden)`
+  const star = path.indexOf('*')
+  if (star !== -1 && star !== path.length - 1) return `'*' is only allowed at the end of a path`
+  const segments = (path.endsWith('*') ? path.slice(0, -1) : path).split('/')
+  if (segments.some((s) => s.includes('+') && s !== '+')) {
+    return `'+' must be a whole path segment`
+  }
+  return undefined
+}
+
+function validateGlob(key: string, path: string): void {
+  const error = globError(path)
+  if (error) fail(`path "${key}": ${error}`)
+}
+
+function parseParameters(
+  key: string,
+  field: string,
+  value: unknown,
+): Record<string, unknown[]> | undefined {
+  if (value === undefined) return undefined
+  // HCL block syntax (`allowed_parameters { ... }`) arrives as a list of maps.
+  const maps = Array.isArray(value) ? value : [value]
+  const out: Record<string, unknown[]> = {}
+  for (const map of maps) {
+    if (!isObject(map)) return fail(`path "${key}": ${field} must be a map`)
+    for (const [param, values] of Object.entries(map)) {
+      out[param.toLowerCase()] = Array.isArray(values) ? values : [values]
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined
+}
+
+const UNIT_SECONDS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+}
+
+function parseTtl(key: string, field: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value
+  if (typeof value === 'string') {
+    const text = value.trim()
+    if (/^\d+$/.test(text)) return Number(text)
+    if (/^((\d+(\.\d+)?)(ns|us|µs|ms|s|m|h|d))+$/.test(text)) {
+      let seconds = 0
+      for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g)) {
+        seconds += Number(m[1]) * UNIT_SECONDS[m[2]!]!
+      }
+      return seconds
+    }
+  }
+  return fail(`path "${key}": invalid ${field} ${JSON.stringify(value)}`)
+}

@@ -1,0 +1,85 @@
+import http from 'node:http'
+import https from 'node:https'
+import type { Socket } from 'node:net'
+import { getRequestListener } from '@hono/node-server'
+import type { Hono } from 'hono'
+
+const LIST_LINE = Buffer.from('LIST /')
+const STAND_IN = Buffer.from('LOCK')
+const kBusy = Symbol('stint.busy')
+const kList = Symbol('stint.list')
+
+type TaggedSocket = Socket & { [kBusy]?: boolean; [kList]?: boolean; _handle?: { _consumed?: boolean } | null }
+
+export interface ListenOptions {
+  host: string
+  port: number
+  tls?: { cert: string | Buffer; key: string | Buffer }
+}
+
+export interface RunningServer {
+  server: http.Server
+  address: string
+  /** Stops accepting connections and waits for in-flight requests (SIGTERM). */
+  close(): Promise<void>
+}
+
+/**
+ * Serves the app over HTTP(S).
+ *
+ * Vault clients send the custom `LIST` method, which Node's HTTP parser refuses. Each connection's
+ * bytes are read in JavaScript first: a request line that starts with `LIST /` while the
+ * connection is idle is rewritten in place to `LOCK /` (same length, so framing is untouched), and
+ * the request is restored to `LIST` before the app sees it. A real `LOCK` request stays `LOCK`
+ * and gets a 405.
+ */
+export async function listen(app: Hono, options: ListenOptions): Promise<RunningServer> {
+  const listener = getRequestListener(app.fetch)
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key })
+    : http.createServer()
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
+  server.requestTimeout = 90_000
+
+  const onSocket = (socket: TaggedSocket) => {
+    // Makes Node feed the parser through 'data' events, which we see first.
+    if (socket._handle) socket._handle._consumed = true
+    socket.prependListener('data', (chunk: Buffer) => {
+      if (!socket[kBusy] && chunk.length >= 6 && chunk.subarray(0, 6).equals(LIST_LINE)) {
+        STAND_IN.copy(chunk, 0)
+        socket[kList] = true
+      }
+    })
+  }
+  if (options.tls) server.prependListener('secureConnection', onSocket)
+  else server.prependListener('connection', onSocket)
+
+  server.on('request', (req, res) => {
+    const socket = req.socket as TaggedSocket
+    socket[kBusy] = true
+    res.once('finish', () => {
+      socket[kBusy] = false
+    })
+    if (socket[kList] && req.method === 'LOCK') req.method = 'LIST'
+    socket[kList] = false
+    void listener(req, res)
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => resolve())
+  })
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : options.port
+  const scheme = options.tls ? 'https' : 'http'
+  return {
+    server,
+    address: `${scheme}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+      }),
+  }
+}

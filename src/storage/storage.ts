@@ -1,0 +1,101 @@
+import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely'
+import { PostgresJSDialect } from 'kysely-postgres-js'
+import Database from 'better-sqlite3'
+import postgres from 'postgres'
+import { createPool } from 'mysql2'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { Tables } from './tables.js'
+
+export type DialectName = 'sqlite' | 'postgres' | 'mysql'
+
+/** Stint's own storage: a typed Kysely instance plus what differs between dialects. */
+export interface Storage {
+  db: Kysely<Tables>
+  dialect: DialectName
+  /** `FOR UPDATE SKIP LOCKED` is available (PostgreSQL, MySQL 8 / MariaDB 10.6+). */
+  skipLocked: boolean
+  /** Path of the SQLite file (undefined for in-memory and server dialects). */
+  file?: string
+  close(): Promise<void>
+}
+
+/**
+ * Opens storage from a URL:
+ * - `sqlite:/path/to/stint.db`, `sqlite::memory:` or a bare file path (the embedded default)
+ * - `postgres://user:pass@host:5432/db` (also `postgresql://`)
+ * - `mysql://user:pass@host:3306/db` (also `mariadb://`)
+ */
+export function openStorage(url: string): Storage {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const client = postgres(url, {
+      max: 10,
+      onnotice: () => {},
+      // BIGINT columns hold epoch milliseconds and counters: read them as numbers.
+      types: {
+        bigint: {
+          to: 20,
+          from: [20],
+          serialize: (x: number) => String(x),
+          parse: (x: string) => Number(x),
+        },
+      },
+    })
+    const db = new Kysely<Tables>({ dialect: new PostgresJSDialect({ postgres: client }) })
+    return { db, dialect: 'postgres', skipLocked: true, close: () => db.destroy() }
+  }
+  if (/^(mysql|mariadb):\/\//.test(url)) {
+    const pool = createPool({
+      uri: url.replace(/^mariadb:/, 'mysql:'),
+      connectionLimit: 10,
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      timezone: 'Z',
+    })
+    const db = new Kysely<Tables>({ dialect: new MysqlDialect({ pool }) })
+    return { db, dialect: 'mysql', skipLocked: true, close: () => db.destroy() }
+  }
+  const file = url.replace(/^sqlite:/, '')
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+  const sqlite = new Database(file)
+  sqlite.pragma('journal_mode = WAL')
+  sqlite.pragma('busy_timeout = 5000')
+  sqlite.pragma('synchronous = NORMAL')
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) })
+  return {
+    db,
+    dialect: 'sqlite',
+    skipLocked: false,
+    file: file === ':memory:' ? undefined : file,
+    close: () => db.destroy(),
+  }
+}
+
+/** Current time in epoch milliseconds (one place, so tests can reason about it). */
+export const nowMs = () => Date.now()
+
+/**
+ * Inserts a row or updates the given columns when the primary/unique key already exists,
+ * in the dialect's own syntax.
+ */
+export async function upsert<T extends keyof Tables & string>(
+  storage: Storage,
+  table: T,
+  values: Record<string, unknown>,
+  keys: string[],
+  update: string[],
+): Promise<void> {
+  // Dynamic table and column names: typed loosely here, checked by the callers' own types.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const db = storage.db as unknown as Kysely<any>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const set: any = Object.fromEntries(update.map((c) => [c, values[c]]))
+  const insert = db.insertInto(table).values(values)
+  if (storage.dialect === 'mysql') {
+    await insert.onDuplicateKeyUpdate(set).execute()
+  } else {
+    await insert.onConflict((oc) => oc.columns(keys as never).doUpdateSet(set)).execute()
+  }
+}
+
+export { sql }
