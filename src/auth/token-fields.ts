@@ -36,17 +36,23 @@ export const DEFAULT_TOKEN_FIELDS: TokenFields = {
  * Reads `token_*` fields from a request body onto existing values (for updates), accepting the
  * deprecated names (`policies`, `ttl`, `max_ttl`, `period`, `num_uses`, `bound_cidrs`) too.
  */
-export function parseTokenFields(data: Record<string, unknown>, base: TokenFields = DEFAULT_TOKEN_FIELDS): TokenFields {
-  const pick = (name: string, legacy?: string) => (data[name] !== undefined ? data[name] : legacy ? data[legacy] : undefined)
+export function parseTokenFields(
+  data: Record<string, unknown>,
+  base: TokenFields = DEFAULT_TOKEN_FIELDS,
+): TokenFields {
+  const pick = (name: string, legacy?: string) =>
+    data[name] !== undefined ? data[name] : legacy ? data[legacy] : undefined
   const out = { ...base }
   const policies = pick('token_policies', 'policies')
-  if (policies !== undefined) out.tokenPolicies = normalizePolicies(stringList(policies, 'token_policies'))
+  if (policies !== undefined)
+    out.tokenPolicies = normalizePolicies(stringList(policies, 'token_policies'))
   const ttl = pick('token_ttl', 'ttl')
   if (ttl !== undefined) out.tokenTtl = parseDuration(ttl, 'token_ttl')
   const maxTtl = pick('token_max_ttl', 'max_ttl')
   if (maxTtl !== undefined) out.tokenMaxTtl = parseDuration(maxTtl, 'token_max_ttl')
   const explicit = pick('token_explicit_max_ttl')
-  if (explicit !== undefined) out.tokenExplicitMaxTtl = parseDuration(explicit, 'token_explicit_max_ttl')
+  if (explicit !== undefined)
+    out.tokenExplicitMaxTtl = parseDuration(explicit, 'token_explicit_max_ttl')
   const period = pick('token_period', 'period')
   if (period !== undefined) out.tokenPeriod = parseDuration(period, 'token_period')
   const cidrs = pick('token_bound_cidrs', 'bound_cidrs')
@@ -57,7 +63,9 @@ export function parseTokenFields(data: Record<string, unknown>, base: TokenField
   if (noDefault !== undefined) out.tokenNoDefaultPolicy = noDefault
   const type = pick('token_type')
   if (type !== undefined) {
-    if (!['default', 'service', 'batch', 'default-service', 'default-batch'].includes(String(type))) {
+    if (
+      !['default', 'service', 'batch', 'default-service', 'default-batch'].includes(String(type))
+    ) {
       throw badRequest('invalid token_type')
     }
     out.tokenType = String(type) as TokenFields['tokenType']
@@ -104,16 +112,27 @@ export interface LoginInput {
  * Creates the token a successful login returns, shaped by the role's `token_*` fields and the
  * mount's TTLs. Login tokens are orphans, as in Vault.
  */
-export async function issueLoginToken(core: Core, input: LoginInput): Promise<{ auth: AuthInfo; entry: TokenEntry; warnings: string[] }> {
+export async function issueLoginToken(
+  core: Core,
+  input: LoginInput,
+): Promise<{ auth: AuthInfo; entry: TokenEntry; warnings: string[] }> {
   const { fields } = input
-  if (fields.tokenPolicies.includes('root')) throw badRequest('the root policy cannot be granted by a login')
-  const policies = fields.tokenNoDefaultPolicy ? fields.tokenPolicies : normalizePolicies([...fields.tokenPolicies, 'default'])
+  if (fields.tokenPolicies.includes('root'))
+    throw badRequest('the root policy cannot be granted by a login')
+  const policies = fields.tokenNoDefaultPolicy
+    ? fields.tokenPolicies
+    : normalizePolicies([...fields.tokenPolicies, 'default'])
   const mountTtls = core.mountTtls(input.mount)
-  const maxTtl = fields.tokenMaxTtl > 0 ? Math.min(fields.tokenMaxTtl, mountTtls.maxTtl) : mountTtls.maxTtl
+  const maxTtl =
+    fields.tokenMaxTtl > 0 ? Math.min(fields.tokenMaxTtl, mountTtls.maxTtl) : mountTtls.maxTtl
   const created = await core.tokens.create({
     policies,
     meta: input.metadata,
-    displayName: `${input.mount.path.slice(5).replace(/\/$/, '').replace(/\//g, '-')}-${input.displayName}`.slice(0, 255),
+    displayName:
+      `${input.mount.path.slice(5).replace(/\/$/, '').replace(/\//g, '-')}-${input.displayName}`.slice(
+        0,
+        255,
+      ),
     ttl: fields.tokenTtl,
     explicitMaxTtl: fields.tokenExplicitMaxTtl,
     period: fields.tokenPeriod,
@@ -121,19 +140,30 @@ export async function issueLoginToken(core: Core, input: LoginInput): Promise<{ 
     path: input.path,
     mountAccessor: input.mount.accessor,
     entityId: input.entityId ?? '',
-    type: fields.tokenType === 'batch' || fields.tokenType === 'default-batch' ? 'batch' : 'service',
+    type:
+      fields.tokenType === 'batch' || fields.tokenType === 'default-batch' ? 'batch' : 'service',
     orphan: true,
     boundCidrs: fields.tokenBoundCidrs,
     defaultTtl: Math.min(mountTtls.defaultTtl, maxTtl),
     maxTtl,
   })
-  const identity = input.entityId && core.identityPolicies ? await core.identityPolicies(input.entityId) : []
-  return { auth: authInfo(created.token, created.entry, identity), entry: created.entry, warnings: created.warnings }
+  const identity =
+    input.entityId && core.identityPolicies ? await core.identityPolicies(input.entityId) : []
+  return {
+    auth: authInfo(created.token, created.entry, identity),
+    entry: created.entry,
+    warnings: created.warnings,
+  }
 }
 
 /** The `auth` block for a token (login, create, renew). */
-export function authInfo(token: string, entry: TokenEntry, identityPolicies: string[] = []): AuthInfo {
-  const ttl = entry.expireTime === null ? 0 : Math.max(0, Math.round((entry.expireTime - Date.now()) / 1000))
+export function authInfo(
+  token: string,
+  entry: TokenEntry,
+  identityPolicies: string[] = [],
+): AuthInfo {
+  const ttl =
+    entry.expireTime === null ? 0 : Math.max(0, Math.round((entry.expireTime - Date.now()) / 1000))
   return {
     clientToken: token,
     accessor: entry.accessor,

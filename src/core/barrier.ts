@@ -13,7 +13,9 @@ export interface KeyringData {
 export function newKeyring(): KeyringData {
   return {
     activeTerm: 1,
-    keys: [{ term: 1, key: Buffer.from(aead.generateKey()).toString('base64'), installTime: Date.now() }],
+    keys: [
+      { term: 1, key: Buffer.from(aead.generateKey()).toString('base64'), installTime: Date.now() },
+    ],
     hmacKey: Buffer.from(aead.generateKey()).toString('base64'),
   }
 }
@@ -36,7 +38,9 @@ export class Barrier {
   }
 
   load(keyring: KeyringData): void {
-    this.#keys = new Map(keyring.keys.map((k) => [k.term, new Uint8Array(Buffer.from(k.key, 'base64'))]))
+    this.#keys = new Map(
+      keyring.keys.map((k) => [k.term, new Uint8Array(Buffer.from(k.key, 'base64'))]),
+    )
     this.#activeTerm = keyring.activeTerm
     this.#hmacKey = Buffer.from(keyring.hmacKey, 'base64')
     this.#keyring = keyring
@@ -58,7 +62,10 @@ export class Barrier {
     const next: KeyringData = {
       ...ring,
       activeTerm: term,
-      keys: [...ring.keys, { term, key: Buffer.from(aead.generateKey()).toString('base64'), installTime: Date.now() }],
+      keys: [
+        ...ring.keys,
+        { term, key: Buffer.from(aead.generateKey()).toString('base64'), installTime: Date.now() },
+      ],
     }
     this.load(next)
     return next
@@ -83,9 +90,14 @@ export class Barrier {
     const sep = ciphertext.indexOf(':')
     const term = Number(ciphertext.slice(0, sep))
     const key = this.#keys.get(term)
-    if (sep < 1 || !key) throw new Error(`ciphertext for ${table}.${column} uses an unknown key term`)
+    if (sep < 1 || !key)
+      throw new Error(`ciphertext for ${table}.${column} uses an unknown key term`)
     try {
-      return aead.open(key, Buffer.from(ciphertext.slice(sep + 1), 'base64'), `${table}:${column}:${rowId}`)
+      return aead.open(
+        key,
+        Buffer.from(ciphertext.slice(sep + 1), 'base64'),
+        `${table}:${column}:${rowId}`,
+      )
     } catch {
       throw new Error(`ciphertext for ${table}.${column} failed authentication`)
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { ApiError, permissionDenied, sealedError, unsupportedOperation } from './errors.js'
 import { MountTable, factoryKey, type BackendFactory, type MountEntry } from './mounts.js'
 import { SealManager } from './seal.js'
+import { createCacheSync, type CacheSync } from './cache-sync.js'
 import { TokenStore, type TokenEntry } from './tokens.js'
 import { createPolicyStore, type PolicyStore } from './policy/store.js'
 import type { Acl } from './policy/acl.js'
@@ -23,11 +24,21 @@ export const SYSTEM_MAX_TTL = 768 * 3600
  */
 export interface AuditBroker {
   logRequest(ctx: RequestContext): Promise<void>
-  logResponse(ctx: RequestContext, response: LogicalResponse | null, error?: ApiError): Promise<void>
+  logResponse(
+    ctx: RequestContext,
+    response: LogicalResponse | null,
+    error?: ApiError,
+  ): Promise<void>
 }
 
-/** A check that runs after the ACL allowed a request (JIT access grants live here). */
-export type RequestGuard = (ctx: RequestContext) => Promise<void>
+/**
+ * A check that runs after the ACL allowed a request (JIT access grants live here). It throws to
+ * refuse, and may return a hook that sees the handler's response before it is audited and sent
+ * (to cap a lease to a grant's end, or to record that a grant was used).
+ */
+export type RequestGuard = (
+  ctx: RequestContext,
+) => Promise<void | ((response: LogicalResponse | null) => Promise<void>)>
 
 /** Everything the pipeline learned about a request, shared with audit and guards. */
 export interface RequestContext {
@@ -61,6 +72,8 @@ export class Core {
   readonly tokens: TokenStore
   readonly policies: PolicyStore
   readonly mounts: MountTable
+  /** Tells other nodes on the same storage that a cache (mounts, policies) changed. */
+  readonly cacheSync: CacheSync
   readonly logger: Logger
   readonly factories = new Map<string, BackendFactory>()
   readonly guards: RequestGuard[] = []
@@ -71,6 +84,11 @@ export class Core {
   leases: LeaseManager | undefined
   /** Identity store: entities, aliases, groups (set by registerBuiltins). */
   identity: IdentityStore | undefined
+  /**
+   * Checks a second-factor code (TOTP) for the person behind a token, with replay protection.
+   * Set by auth methods that enrol second factors (userpass); used to confirm JIT activations.
+   */
+  verifySecondFactor: ((token: TokenEntry, code: string) => Promise<boolean>) | undefined
   /** Extra policies that come from the token's entity and groups (set by the identity store). */
   identityPolicies: ((entityId: string) => Promise<string[]>) | undefined
   /** The sys/ backend; served even while sealed for its `allowSealed` paths. */
@@ -84,8 +102,24 @@ export class Core {
     this.maxLeaseTtl = options.maxLeaseTtl ?? SYSTEM_MAX_TTL
     this.seal = new SealManager({ storage: this.storage, staticKey: options.staticUnsealKey })
     this.tokens = new TokenStore({ storage: this.storage, barrier: this.seal.barrier })
-    this.policies = createPolicyStore({ storage: this.storage })
+    this.cacheSync = createCacheSync({ storage: this.storage })
+    const policies = createPolicyStore({ storage: this.storage })
+    this.policies = {
+      ...policies,
+      write: async (name, text) => {
+        await policies.write(name, text)
+        await this.cacheSync.bump('policies')
+      },
+      delete: async (name) => {
+        await policies.delete(name)
+        await this.cacheSync.bump('policies')
+      },
+    }
+    this.cacheSync.watch('policies', async () => policies.invalidate())
     this.mounts = new MountTable({ storage: this.storage, factories: this.factories })
+    this.mounts.onChange(() => this.cacheSync.bump('mounts'))
+    this.cacheSync.watch('mounts', () => this.mounts.load())
+    this.#workers.push(this.cacheSync.worker())
     this.mounts.onBeforeDisable(async (entry) => {
       if (entry.kind === 'auth') await this.tokens.revokeByMount(entry.accessor)
     })
@@ -93,6 +127,8 @@ export class Core {
       async () => {
         await this.policies.ensureBuiltins()
         await this.mounts.ensureBuiltins()
+        // Seed the cache generations first, so a change made while loading is seen later.
+        await this.cacheSync.poll()
         await this.mounts.load()
         for (const w of this.#workers) w.start()
       },
@@ -157,53 +193,29 @@ export class Core {
       grantingPolicies: [],
       startedAt: Date.now(),
     }
-    const { backend, mount, relativePath } = this.#route(req)
-    ctx.mount = mount
-    req.mount = mount
-    req.mountPath = mount?.path ?? 'sys/'
-    req.relativePath = relativePath
-
-    const matched = matchPath(backend.paths, relativePath)
-    if (!matched) {
-      throw new ApiError(404, `no handler for route "${req.path}". route entry not found.`)
+    let authorized: Awaited<ReturnType<Core['authorize']>>
+    try {
+      authorized = await this.authorize(ctx)
+    } catch (err) {
+      // Refused requests (bad token, ACL denial, unknown path) are audited too, as in Vault;
+      // an audit failure cannot make a refusal worse, so it is not raised here.
+      const apiErr = toApiError(err, this.logger)
+      if (this.audit && !this.seal.sealed) {
+        await this.audit.logRequest(ctx).catch(() => {})
+        await this.audit.logResponse(ctx, null, apiErr).catch(() => {})
+      }
+      throw apiErr
     }
-    const { def, params } = matched
-    ctx.pathDef = def
-    ctx.params = params
-    if (this.seal.sealed && !def.allowSealed) throw sealedError()
-
-    if (!def.unauthenticated) {
-      const token = await this.authenticate(req)
-      req.token = token
-    }
-    const operation = await resolveOperation(def, req, params)
-    req.operation = operation
-    const handler = def.operations[operation] ?? (operation === 'create' ? def.operations.update : undefined)
-    if (!handler) throw unsupportedOperation()
-
-    if (!def.unauthenticated && req.token) {
-      const { acl, policies } = await this.aclFor(req.token)
-      ctx.acl = acl
-      ctx.policies = policies
-      const decision = acl.check(req.path, operation, { sudo: def.sudo, data: req.data })
-      if (!decision.allowed) throw permissionDenied()
-      ctx.grantingPolicies = decision.grantingPolicies
-      for (const guard of this.guards) await guard(ctx)
-    }
-
-    let lastUse = false
-    if (req.token && req.token.numUses > 0) {
-      const used = await this.tokens.use(req.token)
-      if (!used.ok) throw permissionDenied()
-      lastUse = used.last
-    }
+    const { handler, afterHooks, lastUse } = authorized
+    const operation = req.operation
 
     if (this.audit) await this.audit.logRequest(ctx)
     let response: LogicalResponse | null
     try {
-      response = (await handler(req, params)) ?? null
+      response = (await handler(req, ctx.params)) ?? null
       if (operation === 'read' && response === null) throw new ApiError(404)
       if (operation === 'list' && isEmptyList(response)) throw new ApiError(404)
+      for (const after of afterHooks) await after(response)
     } catch (err) {
       const apiErr = toApiError(err, this.logger)
       if (this.audit) await this.audit.logResponse(ctx, null, apiErr).catch(() => {})
@@ -215,15 +227,81 @@ export class Core {
     return response
   }
 
+  /**
+   * Everything before the handler: route, token, operation, ACL, guards and token use count.
+   * Throws to refuse; fills `ctx` as it learns.
+   */
+  private async authorize(ctx: RequestContext) {
+    const { req } = ctx
+    const { backend, mount, relativePath } = this.#route(req)
+    ctx.mount = mount
+    req.mount = mount
+    req.mountPath = mount?.path ?? 'sys/'
+    req.relativePath = relativePath
+
+    const matched = matchPath(backend.paths, relativePath)
+    if (!matched) {
+      if (this.seal.sealed) throw sealedError()
+      throw new ApiError(404, `no handler for route "${req.path}". route entry not found.`)
+    }
+    const { def, params } = matched
+    ctx.pathDef = def
+    ctx.params = params
+    req.route = def.pattern.source
+    if (this.seal.sealed && !def.allowSealed) throw sealedError()
+
+    if (!def.unauthenticated) {
+      const token = await this.authenticate(req)
+      req.token = token
+    }
+    const operation = await resolveOperation(def, req, params)
+    req.operation = operation
+    const handler =
+      def.operations[operation] ?? (operation === 'create' ? def.operations.update : undefined)
+    if (!handler) throw unsupportedOperation()
+    const afterHooks: Array<(response: LogicalResponse | null) => Promise<void>> = []
+
+    if (!def.unauthenticated && req.token) {
+      const { acl, policies } = await this.aclFor(req.token)
+      ctx.acl = acl
+      ctx.policies = policies
+      const decision = acl.check(req.path, operation, { sudo: def.sudo, data: req.data })
+      if (!decision.allowed) throw permissionDenied()
+      ctx.grantingPolicies = decision.grantingPolicies
+      for (const guard of this.guards) {
+        const after = await guard(ctx)
+        if (after) afterHooks.push(after)
+      }
+    }
+
+    let lastUse = false
+    if (req.token && req.token.numUses > 0) {
+      const used = await this.tokens.use(req.token)
+      if (!used.ok) throw permissionDenied()
+      lastUse = used.last
+      // The handler sees the remaining uses, as Vault's lookup-self does.
+      req.token = { ...req.token, numUses: req.token.numUses - 1 }
+    }
+    return { handler, afterHooks, lastUse }
+  }
+
   #route(req: LogicalRequest): { backend: Backend; mount?: MountEntry; relativePath: string } {
     if (req.path === 'sys' || req.path.startsWith('sys/')) {
       if (!this.sys) throw new ApiError(500, 'system backend missing')
-      return { backend: this.sys, mount: this.mounts.get('sys/')?.entry, relativePath: req.path.slice(4) }
+      return {
+        backend: this.sys,
+        mount: this.mounts.get('sys/')?.entry,
+        relativePath: req.path.slice(4),
+      }
     }
     if (this.seal.sealed) throw sealedError()
     const hit = this.mounts.match(req.path)
     if (!hit) throw new ApiError(404, `no handler for route "${req.path}". route entry not found.`)
-    return { backend: hit.backend, mount: hit.entry, relativePath: req.path.slice(hit.entry.path.length) }
+    return {
+      backend: hit.backend,
+      mount: hit.entry,
+      relativePath: req.path.slice(hit.entry.path.length),
+    }
   }
 }
 

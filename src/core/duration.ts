@@ -1,6 +1,15 @@
 import { badRequest } from './errors.js'
 
-const UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600, d: 86400 }
+const UNITS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6,
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
+  d: 86400,
+}
 const PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/gy
 
 /** Longest duration Stint accepts anywhere (100 years), so arithmetic never overflows. */
@@ -27,7 +36,8 @@ export function parseDuration(value: unknown, field: string): number {
       seconds += Number(match[1]) * UNITS[match[2]!]!
       consumed = PART.lastIndex
     }
-    if (consumed === 0 || consumed !== text.length) throw badRequest(`invalid duration for ${field}`)
+    if (consumed === 0 || consumed !== text.length)
+      throw badRequest(`invalid duration for ${field}`)
   } else {
     throw badRequest(`invalid duration for ${field}`)
   }

@@ -12,14 +12,19 @@ export function requireString(value: unknown, field: string): string {
 
 export function stringList(value: unknown, field: string): string[] {
   if (value === undefined || value === null || value === '') return []
-  if (typeof value === 'string') return value.split(',').map((s) => s.trim()).filter(Boolean)
+  if (typeof value === 'string')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[]
   throw badRequest(`${field} must be a list of strings`)
 }
 
 export function stringMap(value: unknown, field: string): Record<string, string> | null {
   if (value === undefined || value === null) return null
-  if (typeof value !== 'object' || Array.isArray(value)) throw badRequest(`${field} must be an object`)
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw badRequest(`${field} must be an object`)
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(value)) {
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
@@ -44,9 +49,20 @@ export function optionalBool(value: unknown, field: string): boolean | undefined
   throw badRequest(`${field} must be a boolean`)
 }
 
-export function optionalInt(value: unknown, field: string, min = 0, max = 2 ** 31 - 1): number | undefined {
+export function optionalInt(
+  value: unknown,
+  field: string,
+  min = 0,
+  max = 2 ** 31 - 1,
+): number | undefined {
   if (value === undefined || value === null || value === '') return undefined
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : NaN
-  if (!Number.isInteger(n) || n < min || n > max) throw badRequest(`${field} must be an integer between ${min} and ${max}`)
+  const n =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^-?\d+$/.test(value)
+        ? Number(value)
+        : NaN
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw badRequest(`${field} must be an integer between ${min} and ${max}`)
   return n
 }

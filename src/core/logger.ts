@@ -1,6 +1,9 @@
 import { pino, type Logger as PinoLogger } from 'pino'
 
-export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug' | 'child'>
+export type Logger = Pick<
+  PinoLogger,
+  'info' | 'warn' | 'error' | 'debug' | 'child' | 'isLevelEnabled'
+>
 
 /** Keys whose values are never written, wherever they appear in a log object. */
 const REDACT = [

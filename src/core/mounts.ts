@@ -59,9 +59,19 @@ export type BackendFactory = (mount: MountEntry) => Backend | Promise<Backend>
 
 /** Mounts that always exist and cannot be disabled or moved. */
 export const BUILTIN_MOUNTS: Array<Pick<MountEntry, 'path' | 'kind' | 'type' | 'description'>> = [
-  { path: 'sys/', kind: 'secret', type: 'system', description: 'system endpoints used for control, policy and debugging' },
+  {
+    path: 'sys/',
+    kind: 'secret',
+    type: 'system',
+    description: 'system endpoints used for control, policy and debugging',
+  },
   { path: 'identity/', kind: 'secret', type: 'identity', description: 'identity store' },
-  { path: 'cubbyhole/', kind: 'secret', type: 'cubbyhole', description: 'per-token private secret storage' },
+  {
+    path: 'cubbyhole/',
+    kind: 'secret',
+    type: 'cubbyhole',
+    description: 'per-token private secret storage',
+  },
   { path: 'auth/token/', kind: 'auth', type: 'token', description: 'token based credentials' },
 ]
 
@@ -79,6 +89,7 @@ export class MountTable {
   #factories: Map<string, BackendFactory>
   #mounted = new Map<string, MountedBackend>()
   #beforeDisable: Array<(entry: MountEntry) => Promise<void>> = []
+  #changed: Array<() => Promise<void>> = []
 
   constructor(deps: { storage: Storage; factories: Map<string, BackendFactory> }) {
     this.#storage = deps.storage
@@ -88,6 +99,15 @@ export class MountTable {
   /** Runs before a mount is removed (revoke its leases, its tokens). */
   onBeforeDisable(hook: (entry: MountEntry) => Promise<void>): void {
     this.#beforeDisable.push(hook)
+  }
+
+  /** Runs after this node changed the table (to tell other nodes). */
+  onChange(hook: () => Promise<void>): void {
+    this.#changed.push(hook)
+  }
+
+  async #notifyChange(): Promise<void> {
+    for (const hook of this.#changed) await hook()
   }
 
   /** Creates the built-in mounts on a new server. */
@@ -107,7 +127,14 @@ export class MountTable {
       const entry = fromRow(row)
       const current = this.#mounted.get(entry.path)
       if (current && current.entry.id === entry.id) {
-        current.entry = entry
+        const optionsChanged =
+          JSON.stringify(current.entry.options) !== JSON.stringify(entry.options)
+        // In place: backends hold this object and must see tuned TTLs at once.
+        Object.assign(current.entry, entry)
+        if (optionsChanged) {
+          await current.backend.close?.()
+          current.backend = await this.#build(current.entry)
+        }
         next.set(entry.path, current)
         continue
       }
@@ -131,7 +158,10 @@ export class MountTable {
     while (end > 0) {
       const hit = this.#mounted.get(probe.slice(0, end))
       if (hit) return hit
-      end = probe.lastIndexOf('/', end - 2) + 1
+      const next = probe.lastIndexOf('/', end - 2) + 1
+      // lastIndexOf clamps a negative start to 0: stop instead of looping on a leading '/'.
+      if (next >= end) break
+      end = next
     }
     return undefined
   }
@@ -195,6 +225,7 @@ export class MountTable {
       await this.#storage.db.deleteFrom('mounts').where('id', '=', entry.id).execute()
       throw err
     }
+    await this.#notifyChange()
     return entry
   }
 
@@ -210,11 +241,16 @@ export class MountTable {
     await mounted.backend.close?.()
     await this.#storage.db.deleteFrom('mounts').where('id', '=', mounted.entry.id).execute()
     this.#mounted.delete(key)
+    await this.#notifyChange()
   }
 
   async tune(
     path: string,
-    changes: { config?: Partial<MountConfig>; description?: string; options?: Record<string, string> },
+    changes: {
+      config?: Partial<MountConfig>
+      description?: string
+      options?: Record<string, string>
+    },
   ): Promise<MountEntry> {
     const mounted = this.#mounted.get(normalizeMountPath(path))
     if (!mounted) throw badRequest(`no mount at ${path}`)
@@ -222,8 +258,14 @@ export class MountTable {
     const config = { ...entry.config, ...changes.config }
     checkTtls(config)
     const options =
-      changes.options !== undefined ? { ...(entry.options ?? {}), ...changes.options } : entry.options
-    if (entry.options?.version && options?.version && Number(options.version) < Number(entry.options.version)) {
+      changes.options !== undefined
+        ? { ...(entry.options ?? {}), ...changes.options }
+        : entry.options
+    if (
+      entry.options?.version &&
+      options?.version &&
+      Number(options.version) < Number(entry.options.version)
+    ) {
       throw badRequest('cannot downgrade the KV version of a mount')
     }
     const description = changes.description ?? entry.description
@@ -236,19 +278,21 @@ export class MountTable {
       })
       .where('id', '=', entry.id)
       .execute()
-    const next = { ...entry, config, options, description }
-    mounted.entry = next
     const optionsChanged = JSON.stringify(options) !== JSON.stringify(entry.options)
+    // Updated in place: backends hold this entry and must see the new TTLs at once.
+    Object.assign(entry, { config, options, description })
     if (optionsChanged) {
       await mounted.backend.close?.()
-      mounted.backend = await this.#build(next)
+      mounted.backend = await this.#build(entry)
     }
-    return next
+    await this.#notifyChange()
+    return entry
   }
 
   async #build(entry: MountEntry): Promise<Backend> {
     const factory = this.#factories.get(factoryKey(entry.kind, entry.type))
-    if (!factory) throw new ApiError(500, `no backend registered for ${entry.kind} type ${entry.type}`)
+    if (!factory)
+      throw new ApiError(500, `no backend registered for ${entry.kind} type ${entry.type}`)
     return factory(entry)
   }
 

@@ -31,6 +31,8 @@ export interface LogicalRequest {
   mount?: MountEntry
   mountPath?: string
   relativePath?: string
+  /** The pattern of the path definition that serves the request (a metrics label). */
+  route?: string
 }
 
 /** Lease information a backend attaches to a response that carries a secret. */
@@ -85,7 +87,15 @@ export type Handler = (req: LogicalRequest) => Promise<LogicalResponse | null | 
 export interface PathDef {
   /** Anchored regular expression; named groups are passed to handlers through `params`. */
   pattern: RegExp
-  operations: Partial<Record<Operation, (req: LogicalRequest, params: Record<string, string>) => Promise<LogicalResponse | null | void>>>
+  operations: Partial<
+    Record<
+      Operation,
+      (
+        req: LogicalRequest,
+        params: Record<string, string>,
+      ) => Promise<LogicalResponse | null | void>
+    >
+  >
   /**
    * Existence check. When present, a POST/PUT to a missing item is `create` and to an existing one
    * `update` (the ACL needs the matching capability). When absent, writes are `update`, except
@@ -115,4 +125,11 @@ export interface Backend {
   renewSecret?(internal: Record<string, unknown>, newExpireTime: number): Promise<void>
   /** Releases connections and timers (reconfigure, unmount, shutdown). */
   close?(): Promise<void>
+  /**
+   * Describes what a request to `relativePath` would do, for approvers of an access request
+   * (e.g. the target, the role and its rendered creation statements). No secret in it.
+   */
+  describeAccess?(relativePath: string): Promise<Record<string, unknown> | undefined>
+  /** Samples the target for live use of a secret (e.g. open sessions of a database user). */
+  inspectSecret?(internal: Record<string, unknown>): Promise<{ sessions: number }>
 }

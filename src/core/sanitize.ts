@@ -13,7 +13,10 @@ export function sanitizeMessage(message: string, secrets: Array<string | undefin
   }
   return out
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1[redacted]@')
-    .replace(/\b(password|passwd|pwd|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1$2[redacted]')
+    .replace(
+      /\b(password|passwd|pwd|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi,
+      '$1$2[redacted]',
+    )
     .replace(/\b(PASSWORD|IDENTIFIED\s+BY)(\s+)('(?:[^']|'')*'|"[^"]*")/gi, '$1$2[redacted]')
     .replace(/\b(Bearer\s+)\S+/gi, '$1[redacted]')
     .replace(/\b(sts|hvs|hvb|s|b)\.[A-Za-z0-9]{16,}\b/g, '[redacted-token]')

@@ -261,7 +261,8 @@ export class SealManager {
 /** A share is hex if it parses as hex, else base64 (as Vault decodes keys). */
 export function decodeShare(encoded: string): Uint8Array {
   const text = String(encoded).trim()
-  if (/^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0) return new Uint8Array(Buffer.from(text, 'hex'))
+  if (/^[0-9a-fA-F]+$/.test(text) && text.length % 2 === 0)
+    return new Uint8Array(Buffer.from(text, 'hex'))
   if (/^[A-Za-z0-9+/]+=*$/.test(text)) return new Uint8Array(Buffer.from(text, 'base64'))
   throw badRequest('invalid key: not hex or base64')
 }

@@ -109,15 +109,28 @@ export class TokenStore {
   #storage: Storage
   #barrier: Barrier
   #revokeHooks: Array<(entries: TokenEntry[]) => Promise<void>> = []
+  /**
+   * Recently looked-up tokens, by hash, for `cacheMs`. Revocation, renewal and use on this node
+   * update it at once; another node sharing the storage may accept a token it revoked for up to
+   * `cacheMs`. Limited-use tokens are never cached (every use is counted in storage).
+   */
+  #cache = new Map<string, { entry: TokenEntry; until: number }>()
+  #cacheMs: number
 
-  constructor(deps: { storage: Storage; barrier: Barrier }) {
+  constructor(deps: { storage: Storage; barrier: Barrier; cacheMs?: number }) {
     this.#storage = deps.storage
     this.#barrier = deps.barrier
+    this.#cacheMs = deps.cacheMs ?? 1000
   }
 
   /** Runs before tokens are deleted (leases they own are revoked here). */
   onRevoke(hook: (entries: TokenEntry[]) => Promise<void>): void {
     this.#revokeHooks.push(hook)
+  }
+
+  /** Drops cached lookups (after changing token rows outside this store). */
+  clearCache(): void {
+    this.#cache.clear()
   }
 
   hash(token: string): string {
@@ -184,13 +197,27 @@ export class TokenStore {
   async lookup(token: string): Promise<TokenEntry | undefined> {
     if (typeof token !== 'string' || token.length < 8 || token.length > 512) return undefined
     const id = this.hash(token)
+    const now = nowMs()
+    const cached = this.#cache.get(id)
+    if (
+      cached &&
+      cached.until > now &&
+      (cached.entry.expireTime === null || cached.entry.expireTime > now)
+    ) {
+      return cached.entry
+    }
     const row = await this.#storage.db
       .selectFrom('tokens')
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst()
     if (!row || !safeEqual(row.id, id)) return undefined
-    return this.#live(fromRow(row))
+    const entry = await this.#live(fromRow(row))
+    if (entry && entry.numUses === 0 && this.#cacheMs > 0) {
+      if (this.#cache.size >= 10_000) this.#cache.clear()
+      this.#cache.set(id, { entry, until: now + this.#cacheMs })
+    }
+    return entry
   }
 
   async lookupById(id: string): Promise<TokenEntry | undefined> {
@@ -223,6 +250,7 @@ export class TokenStore {
    */
   async use(entry: TokenEntry): Promise<{ ok: boolean; last: boolean }> {
     if (entry.numUses === 0) return { ok: true, last: false }
+    this.#cache.delete(entry.id)
     const result = await this.#storage.db
       .updateTable('tokens')
       .set((eb) => ({ num_uses: eb('num_uses', '-', 1) }))
@@ -242,7 +270,10 @@ export class TokenStore {
    * Extends a token's TTL by `increment` seconds (0 = its original TTL or period), never past its
    * max expire time. Returns the new TTL in seconds and any warning.
    */
-  async renew(entry: TokenEntry, increment: number): Promise<{ entry: TokenEntry; warnings: string[] }> {
+  async renew(
+    entry: TokenEntry,
+    increment: number,
+  ): Promise<{ entry: TokenEntry; warnings: string[] }> {
     if (!entry.renewable || entry.expireTime === null) throw badRequest('token is not renewable')
     const now = nowMs()
     const warnings: string[] = []
@@ -257,7 +288,13 @@ export class TokenStore {
         ttl = left
       }
     }
-    const updated = { ...entry, expireTime: now + ttl * 1000, lastRenewal: now, creationTtl: entry.creationTtl }
+    const updated = {
+      ...entry,
+      expireTime: now + ttl * 1000,
+      lastRenewal: now,
+      creationTtl: entry.creationTtl,
+    }
+    this.#cache.delete(entry.id)
     await this.#storage.db
       .updateTable('tokens')
       .set({ expire_time: updated.expireTime, last_renewal: now })
@@ -283,6 +320,8 @@ export class TokenStore {
 
   /** Revokes only this token; its children become orphans. */
   async revokeOrphan(entry: TokenEntry): Promise<void> {
+    // Children keep living but their cached parent link is now stale.
+    this.#cache.clear()
     await this.#storage.db
       .updateTable('tokens')
       .set({ parent_id: null, orphan: 1 })
@@ -320,11 +359,18 @@ export class TokenStore {
 
   async #delete(entries: TokenEntry[]): Promise<void> {
     if (entries.length === 0) return
-    for (const hook of this.#revokeHooks) await hook(entries)
     const ids = entries.map((e) => e.id)
+    // Unusable at once on this node, before the (possibly slow) lease revocations run.
+    for (const id of ids) this.#cache.delete(id)
+    for (const hook of this.#revokeHooks) await hook(entries)
     for (let i = 0; i < ids.length; i += 500) {
-      await this.#storage.db.deleteFrom('tokens').where('id', 'in', ids.slice(i, i + 500)).execute()
+      await this.#storage.db
+        .deleteFrom('tokens')
+        .where('id', 'in', ids.slice(i, i + 500))
+        .execute()
     }
+    // A request during the hooks may have cached a row that is now gone.
+    for (const id of ids) this.#cache.delete(id)
   }
 
   async #live(entry: TokenEntry): Promise<TokenEntry | undefined> {

@@ -53,13 +53,18 @@ async function toLogicalRequest(
   maxPathLength: number,
 ): Promise<LogicalRequest> {
   const url = new URL(c.req.url)
+  // The URL parser resolves `.`/`..` segments: check the request target as the client sent it.
+  const target = (c.env as { incoming?: { url?: string } } | undefined)?.incoming?.url
+  const rawPath = target !== undefined ? target.split('?')[0]! : url.pathname
+  if (!rawPath.startsWith('/v1/')) throw new ApiError(404)
   let path: string
   try {
-    path = decodeURIComponent(url.pathname.slice('/v1/'.length))
+    path = decodeURIComponent(rawPath.slice('/v1/'.length))
   } catch {
     throw new ApiError(400, 'invalid path encoding')
   }
   if (path.length > maxPathLength) throw new ApiError(400, 'path is too long')
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\0-\x1f\x7f]/.test(path)) throw new ApiError(400, 'path contains control characters')
   if (path.split('/').some((seg) => seg === '..' || seg === '.')) {
     throw new ApiError(400, 'path must not contain "." or ".." segments')
@@ -125,8 +130,9 @@ async function toLogicalRequest(
     const auth = headers.authorization
     if (auth && /^Bearer\s+/i.test(auth)) clientToken = auth.replace(/^Bearer\s+/i, '').trim()
   }
-  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string; remotePort?: number } } })
-    ?.incoming
+  const incoming = (
+    c.env as { incoming?: { socket?: { remoteAddress?: string; remotePort?: number } } }
+  )?.incoming
   return {
     id,
     operation,
@@ -191,7 +197,9 @@ function respond(c: Context, req: LogicalRequest, response: LogicalResponse | nu
   }
   if (response?.body !== undefined) {
     const status = (response.status ?? 200) as 200
-    return isHead ? c.body(null, status) : c.json(response.body as object, status)
+    // 204/205/304 (e.g. sys/health?activecode=204) must not carry a body.
+    const noBody = isHead || [204, 205, 304].includes(status)
+    return noBody ? c.body(null, status) : c.json(response.body as object, status)
   }
   const hasContent =
     response &&

@@ -9,7 +9,11 @@ const STAND_IN = Buffer.from('LOCK')
 const kBusy = Symbol('stint.busy')
 const kList = Symbol('stint.list')
 
-type TaggedSocket = Socket & { [kBusy]?: boolean; [kList]?: boolean; _handle?: { _consumed?: boolean } | null }
+type TaggedSocket = Socket & {
+  [kBusy]?: boolean
+  [kList]?: boolean
+  _handle?: { _consumed?: boolean } | null
+}
 
 export interface ListenOptions {
   host: string
@@ -55,12 +59,18 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
   if (options.tls) server.prependListener('secureConnection', onSocket)
   else server.prependListener('connection', onSocket)
 
+  // Responses still being written; on close they end their keep-alive connection.
+  const inFlight = new Set<http.ServerResponse>()
+  let closing = false
   server.on('request', (req, res) => {
     const socket = req.socket as TaggedSocket
     socket[kBusy] = true
+    inFlight.add(res)
+    if (closing) res.setHeader('Connection', 'close')
     res.once('finish', () => {
       socket[kBusy] = false
     })
+    res.once('close', () => inFlight.delete(res))
     if (socket[kList] && req.method === 'LOCK') req.method = 'LIST'
     socket[kList] = false
     void listener(req, res)
@@ -78,6 +88,8 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
     address: `${scheme}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true
+        for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close')
         server.close(() => resolve())
         server.closeIdleConnections()
       }),

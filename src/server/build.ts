@@ -26,7 +26,8 @@ export interface Stint {
 
 /** Builds a complete Stint node: storage (migrated), core, backends and the HTTP app. */
 export async function buildStint(options: BuildOptions): Promise<Stint> {
-  const storage = typeof options.storage === 'string' ? openStorage(options.storage) : options.storage
+  const storage =
+    typeof options.storage === 'string' ? openStorage(options.storage) : options.storage
   await migrate(storage)
   const core = new Core({
     storage,

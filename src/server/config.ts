@@ -29,7 +29,13 @@ const fileSchema = z.object({
   listener: z.record(z.string(), z.union([listenerSchema, z.array(listenerSchema)])).optional(),
   storage: z.record(z.string(), z.union([storageSchema, z.array(storageSchema)])).optional(),
   seal: z
-    .record(z.string(), z.union([z.object({ key_file: z.string().optional(), key_env: z.string().optional() }), z.array(z.object({ key_file: z.string().optional(), key_env: z.string().optional() }))]))
+    .record(
+      z.string(),
+      z.union([
+        z.object({ key_file: z.string().optional(), key_env: z.string().optional() }),
+        z.array(z.object({ key_file: z.string().optional(), key_env: z.string().optional() })),
+      ]),
+    )
     .optional(),
   log_level: z.string().optional(),
   default_lease_ttl: z.string().optional(),
@@ -51,17 +57,24 @@ const first = <T>(v: T | T[] | undefined): T | undefined => (Array.isArray(v) ? 
  * Environment variables override the file: STINT_LISTEN_ADDRESS, STINT_STORAGE_URL,
  * STINT_UNSEAL_KEY_FILE, STINT_LOG_LEVEL.
  */
-export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
+export async function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<ServerConfig> {
   const text = await readFile(file, 'utf8')
   let raw: unknown
   try {
     raw = file.endsWith('.json') ? JSON.parse(text) : await parseHcl(file, text)
   } catch (err) {
-    throw new Error(`config file ${file} could not be parsed: ${(err as Error).message.split('\n')[0]}`)
+    throw new Error(
+      `config file ${file} could not be parsed: ${(err as Error).message.split('\n')[0]}`,
+    )
   }
   const parsed = fileSchema.safeParse(raw)
   if (!parsed.success) {
-    throw new Error(`config file ${file} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+    throw new Error(
+      `config file ${file} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    )
   }
   return configFrom(parsed.data, env)
 }
@@ -80,7 +93,10 @@ export function configFrom(data: z.infer<typeof fileSchema>, env: NodeJS.Process
     else throw new Error(`storage "${storageKind}" needs connection_url`)
   }
   const seal = first(data.seal?.static)
-  const tlsDisabled = listener?.tls_disable === true || listener?.tls_disable === 'true' || listener?.tls_disable === '1'
+  const tlsDisabled =
+    listener?.tls_disable === true ||
+    listener?.tls_disable === 'true' ||
+    listener?.tls_disable === '1'
   const tls =
     !tlsDisabled && listener?.tls_cert_file && listener?.tls_key_file
       ? { certFile: listener.tls_cert_file, keyFile: listener.tls_key_file }
@@ -98,13 +114,19 @@ export function configFrom(data: z.infer<typeof fileSchema>, env: NodeJS.Process
 }
 
 /** Reads the auto-unseal key (base64 or hex of 32 bytes) from a file or an environment variable. */
-export async function readUnsealKey(config: Pick<ServerConfig, 'unsealKeyFile' | 'unsealKeyEnv'>, env: NodeJS.ProcessEnv = process.env): Promise<Uint8Array | undefined> {
+export async function readUnsealKey(
+  config: Pick<ServerConfig, 'unsealKeyFile' | 'unsealKeyEnv'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Uint8Array | undefined> {
   let text: string | undefined
   if (config.unsealKeyFile) text = (await readFile(config.unsealKeyFile, 'utf8')).trim()
   else if (config.unsealKeyEnv) text = env[config.unsealKeyEnv]?.trim()
   if (!text) return undefined
-  const bytes = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, 'hex') : Buffer.from(text, 'base64')
-  if (bytes.length !== 32) throw new Error('the auto-unseal key must be 32 bytes, base64 or hex encoded')
+  const bytes = /^[0-9a-f]{64}$/i.test(text)
+    ? Buffer.from(text, 'hex')
+    : Buffer.from(text, 'base64')
+  if (bytes.length !== 32)
+    throw new Error('the auto-unseal key must be 32 bytes, base64 or hex encoded')
   return new Uint8Array(bytes)
 }
 

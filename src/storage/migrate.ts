@@ -9,7 +9,10 @@ export async function migrate(storage: Storage): Promise<void> {
   const provider = {
     async getMigrations(): Promise<Record<string, Migration>> {
       return Object.fromEntries(
-        migrations.map((m) => [m.name, { up: (db) => m.up(db as never, types) } satisfies Migration]),
+        migrations.map((m) => [
+          m.name,
+          { up: (db) => m.up(db as never, types) } satisfies Migration,
+        ]),
       )
     },
   }

@@ -61,13 +61,40 @@ export function openStorage(url: string): Storage {
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('synchronous = NORMAL')
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) })
+  const db = new Kysely<Tables>({
+    dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
+  })
   return {
     db,
     dialect: 'sqlite',
     skipLocked: false,
     file: file === ':memory:' ? undefined : file,
     close: () => db.destroy(),
+  }
+}
+
+/**
+ * better-sqlite3 compiles a statement on every `prepare`; Kysely prepares every query. Keeping
+ * compiled statements by SQL text removes that cost from each request. Kysely runs one query at a
+ * time on its single SQLite connection, so a cached statement is never used by two at once.
+ */
+function cachingStatements(sqlite: Database.Database) {
+  const statements = new Map<string, Database.Statement>()
+  return {
+    prepare(text: string) {
+      let stmt = statements.get(text)
+      if (!stmt) {
+        stmt = sqlite.prepare(text)
+        // Dynamic SQL (IN lists of varying length) could grow this without bound.
+        if (statements.size >= 2000) statements.clear()
+        statements.set(text, stmt)
+      }
+      return stmt
+    },
+    close() {
+      statements.clear()
+      sqlite.close()
+    },
   }
 }
 
@@ -96,6 +123,28 @@ export async function upsert<T extends keyof Tables & string>(
   } else {
     await insert.onConflict((oc) => oc.columns(keys as never).doUpdateSet(set)).execute()
   }
+}
+
+/** Tables holding one row per named item of a mount (`mount_id`, `name`): roles and the like. */
+type MountScopedTable = {
+  [T in keyof Tables]: Tables[T] extends { mount_id: string; name: string } ? T : never
+}[keyof Tables]
+
+/** The sorted names of a mount's items in a per-mount table (LIST on roles). */
+export async function namesInMount(
+  storage: Storage,
+  table: MountScopedTable,
+  mountId: string,
+): Promise<string[]> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const db = storage.db as unknown as Kysely<any>
+  const rows = await db
+    .selectFrom(table)
+    .select('name')
+    .where('mount_id', '=', mountId)
+    .orderBy('name')
+    .execute()
+  return rows.map((r: { name: string }) => r.name)
 }
 
 export { sql }

@@ -37,8 +37,13 @@ export interface TestServerOptions {
 
 /** A fully built, initialised and unsealed Stint on its own storage. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const storage = options.storage ?? `sqlite:${join(mkdtempSync(join(tmpdir(), 'stint-test-')), 'stint.db')}`
-  const stint = await buildStint({ storage, staticUnsealKey: options.staticUnsealKey, logger: options.logger })
+  const storage =
+    options.storage ?? `sqlite:${join(mkdtempSync(join(tmpdir(), 'stint-test-')), 'stint.db')}`
+  const stint = await buildStint({
+    storage,
+    staticUnsealKey: options.staticUnsealKey,
+    logger: options.logger,
+  })
   let rootToken = ''
   let unsealKeys: string[] = []
   if (!options.uninitialized) {
@@ -53,7 +58,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     )
     unsealKeys = keys.map((k) => Buffer.from(k).toString('base64'))
     if ((options.devMounts ?? true) && stint.core.factories.has('secret:kv')) {
-      await stint.core.mounts.enable({ path: 'secret/', kind: 'secret', type: 'kv', options: { version: '2' } })
+      await stint.core.mounts.enable({
+        path: 'secret/',
+        kind: 'secret',
+        type: 'kv',
+        options: { version: '2' },
+      })
     }
   }
   const servers: RunningServer[] = []

@@ -17,75 +17,93 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
     return acl.check(path, 'update', { sudo: true }).allowed
   }
 
-  const create = (orphanEndpoint: boolean) => async (req: LogicalRequest): Promise<LogicalResponse> => {
-    const parent = req.token!
-    const d = req.data
-    if (parent.type === 'batch') throw badRequest('batch tokens cannot create more tokens')
-    if (parent.numUses > 0) throw badRequest('token with limited uses cannot create child tokens')
-    const parentIsRoot = parent.policies.includes('root')
-    const sudo = parentIsRoot || (await hasSudo(parent, req.path))
+  const create =
+    (orphanEndpoint: boolean) =>
+    async (req: LogicalRequest): Promise<LogicalResponse> => {
+      const parent = req.token!
+      const d = req.data
+      if (parent.type === 'batch') throw badRequest('batch tokens cannot create more tokens')
+      if (parent.numUses > 0) throw badRequest('token with limited uses cannot create child tokens')
+      const parentIsRoot = parent.policies.includes('root')
+      const sudo = parentIsRoot || (await hasSudo(parent, req.path))
 
-    const noParent = optionalBool(d.no_parent, 'no_parent') ?? false
-    if (noParent && !sudo && !orphanEndpoint) throw badRequest('root or sudo privileges required to create orphan token')
-    if (d.id !== undefined && !sudo) throw badRequest('root or sudo privileges required to specify token id')
-    const period = parseDuration(d.period, 'period')
-    if (period > 0 && !sudo) throw badRequest('root or sudo privileges required to create periodic token')
-    const type = d.type === undefined || d.type === '' ? 'service' : String(d.type)
-    if (type !== 'service' && type !== 'batch') throw badRequest(`unsupported token type "${type}"`)
+      const noParent = optionalBool(d.no_parent, 'no_parent') ?? false
+      if (noParent && !sudo && !orphanEndpoint)
+        throw badRequest('root or sudo privileges required to create orphan token')
+      if (d.id !== undefined && !sudo)
+        throw badRequest('root or sudo privileges required to specify token id')
+      const period = parseDuration(d.period, 'period')
+      if (period > 0 && !sudo)
+        throw badRequest('root or sudo privileges required to create periodic token')
+      const type = d.type === undefined || d.type === '' ? 'service' : String(d.type)
+      if (type !== 'service' && type !== 'batch')
+        throw badRequest(`unsupported token type "${type}"`)
 
-    const noDefault = optionalBool(d.no_default_policy, 'no_default_policy') ?? false
-    const requested = d.policies === undefined ? undefined : normalizePolicies(stringList(d.policies, 'policies'))
-    const warnings: string[] = []
-    let policies: string[]
-    if (requested === undefined || requested.length === 0) {
-      policies = parent.policies.filter((p) => noDefault ? p !== 'default' : true)
-    } else {
-      if (requested.includes('root') && !parentIsRoot) throw badRequest('root tokens may not be created without root privileges')
-      if (!sudo) {
-        const allowed = new Set(parent.policies)
-        const extra = requested.filter((p) => p !== 'default' && !allowed.has(p))
-        if (extra.length > 0) throw badRequest('child policies must be subset of parent')
+      const noDefault = optionalBool(d.no_default_policy, 'no_default_policy') ?? false
+      const requested =
+        d.policies === undefined ? undefined : normalizePolicies(stringList(d.policies, 'policies'))
+      const warnings: string[] = []
+      let policies: string[]
+      if (requested === undefined || requested.length === 0) {
+        policies = parent.policies.filter((p) => (noDefault ? p !== 'default' : true))
+      } else {
+        if (requested.includes('root') && !parentIsRoot)
+          throw badRequest('root tokens may not be created without root privileges')
+        if (!sudo) {
+          const allowed = new Set(parent.policies)
+          const extra = requested.filter((p) => p !== 'default' && !allowed.has(p))
+          if (extra.length > 0) throw badRequest('child policies must be subset of parent')
+        }
+        policies = requested
       }
-      policies = requested
-    }
-    if (!noDefault && !policies.includes('root')) policies = normalizePolicies([...policies, 'default'])
-    if (policies.includes('root') && policies.length > 1) policies = ['root']
-    for (const p of policies) {
-      if (p !== 'root' && !(await core.policies.get(p))) warnings.push(`Policy "${p}" does not exist`)
+      if (!noDefault && !policies.includes('root'))
+        policies = normalizePolicies([...policies, 'default'])
+      if (policies.includes('root') && policies.length > 1) policies = ['root']
+      for (const p of policies) {
+        if (p !== 'root' && !(await core.policies.get(p)))
+          warnings.push(`Policy "${p}" does not exist`)
+      }
+
+      const numUses = optionalInt(d.num_uses, 'num_uses') ?? 0
+      const ttl = parseDuration(d.ttl ?? d.lease, 'ttl')
+      const explicitMaxTtl = parseDuration(d.explicit_max_ttl, 'explicit_max_ttl')
+      const { defaultTtl, maxTtl } = core.mountTtls(mount)
+      const displayName =
+        typeof d.display_name === 'string' && d.display_name ? `token-${d.display_name}` : 'token'
+      const created = await core.tokens.create({
+        policies,
+        parent,
+        orphan: noParent || orphanEndpoint,
+        meta: stringMap(d.meta, 'meta'),
+        displayName: displayName.slice(0, 255),
+        ttl,
+        explicitMaxTtl,
+        period,
+        numUses,
+        renewable: optionalBool(d.renewable, 'renewable') ?? true,
+        path: req.path.replace(/\/$/, ''),
+        mountAccessor: mount.accessor,
+        entityId: parent.entityId,
+        type,
+        id: typeof d.id === 'string' && d.id ? d.id : undefined,
+        // A child created by a root token without a TTL never expires, as in Vault.
+        defaultTtl: policies.includes('root') && ttl === 0 ? 0 : defaultTtl,
+        maxTtl,
+      })
+      return {
+        auth: authInfo(
+          created.token,
+          created.entry,
+          (await core.effectivePolicies(created.entry)).identity,
+        ),
+        warnings: [...warnings, ...created.warnings],
+      }
     }
 
-    const numUses = optionalInt(d.num_uses, 'num_uses') ?? 0
-    const ttl = parseDuration(d.ttl ?? d.lease, 'ttl')
-    const explicitMaxTtl = parseDuration(d.explicit_max_ttl, 'explicit_max_ttl')
-    const { defaultTtl, maxTtl } = core.mountTtls(mount)
-    const displayName = typeof d.display_name === 'string' && d.display_name ? `token-${d.display_name}` : 'token'
-    const created = await core.tokens.create({
-      policies,
-      parent,
-      orphan: noParent || orphanEndpoint,
-      meta: stringMap(d.meta, 'meta'),
-      displayName: displayName.slice(0, 255),
-      ttl,
-      explicitMaxTtl,
-      period,
-      numUses,
-      renewable: optionalBool(d.renewable, 'renewable') ?? true,
-      path: req.path.replace(/\/$/, ''),
-      mountAccessor: mount.accessor,
-      entityId: parent.entityId,
-      type,
-      id: typeof d.id === 'string' && d.id ? d.id : undefined,
-      // A child created by a root token without a TTL never expires, as in Vault.
-      defaultTtl: policies.includes('root') && ttl === 0 ? 0 : defaultTtl,
-      maxTtl,
-    })
-    return {
-      auth: authInfo(created.token, created.entry, (await core.effectivePolicies(created.entry)).identity),
-      warnings: [...warnings, ...created.warnings],
-    }
-  }
-
-  const lookupData = async (entry: TokenEntry, rawToken: string): Promise<Record<string, unknown>> => {
+  const lookupData = async (
+    entry: TokenEntry,
+    rawToken: string,
+  ): Promise<Record<string, unknown>> => {
     const { identity } = await core.effectivePolicies(entry)
     const data: Record<string, unknown> = {
       accessor: entry.accessor,
@@ -131,10 +149,17 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
     if (!entry) throw badRequest('invalid accessor')
     return entry
   }
-  const renew = async (entry: TokenEntry, raw: string, req: LogicalRequest): Promise<LogicalResponse> => {
+  const renew = async (
+    entry: TokenEntry,
+    raw: string,
+    req: LogicalRequest,
+  ): Promise<LogicalResponse> => {
     const increment = parseDuration(req.data.increment, 'increment')
     const { entry: renewed, warnings } = await core.tokens.renew(entry, increment)
-    return { auth: authInfo(raw, renewed, (await core.effectivePolicies(renewed)).identity), warnings }
+    return {
+      auth: authInfo(raw, renewed, (await core.effectivePolicies(renewed)).identity),
+      warnings,
+    }
   }
   const revokeBatchGuard = (entry: TokenEntry) => {
     if (entry.type === 'batch') throw badRequest('batch tokens cannot be revoked')
@@ -146,7 +171,9 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
       { pattern: /^create$/, operations: { update: create(false) } },
       {
         pattern: /^lookup-self$/,
-        operations: { read: async (req) => ({ data: await lookupData(req.token!, req.clientToken!) }) },
+        operations: {
+          read: async (req) => ({ data: await lookupData(req.token!, req.clientToken!) }),
+        },
       },
       {
         pattern: /^lookup$/,
@@ -163,7 +190,9 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
       },
       {
         pattern: /^lookup-accessor$/,
-        operations: { update: async (req) => ({ data: await lookupData(await byAccessor(req), '') }) },
+        operations: {
+          update: async (req) => ({ data: await lookupData(await byAccessor(req), '') }),
+        },
       },
       {
         pattern: /^renew-self$/,
@@ -192,7 +221,8 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
         pattern: /^revoke$/,
         operations: {
           update: async (req) => {
-            if (typeof req.data.token !== 'string' || !req.data.token) throw badRequest('missing token')
+            if (typeof req.data.token !== 'string' || !req.data.token)
+              throw badRequest('missing token')
             const entry = await core.tokens.lookup(req.data.token)
             if (entry) {
               revokeBatchGuard(entry)

@@ -27,15 +27,20 @@ export async function serverCommand(argv: string[]): Promise<number> {
     return 0
   }
   if (flags.dev) return runDev(flags)
-  if (typeof flags.config !== 'string') throw new UsageError('stint server needs -dev or -config=<file>')
+  if (typeof flags.config !== 'string')
+    throw new UsageError('stint server needs -dev or -config=<file>')
   const config = await loadConfig(flags.config)
   const logger = createLogger(config.logLevel)
   const stint = await buildStint({
     storage: config.storageUrl,
     staticUnsealKey: await readUnsealKey(config),
     logger,
-    defaultLeaseTtl: config.defaultLeaseTtl ? parseDuration(config.defaultLeaseTtl, 'default_lease_ttl') : undefined,
-    maxLeaseTtl: config.maxLeaseTtl ? parseDuration(config.maxLeaseTtl, 'max_lease_ttl') : undefined,
+    defaultLeaseTtl: config.defaultLeaseTtl
+      ? parseDuration(config.defaultLeaseTtl, 'default_lease_ttl')
+      : undefined,
+    maxLeaseTtl: config.maxLeaseTtl
+      ? parseDuration(config.maxLeaseTtl, 'max_lease_ttl')
+      : undefined,
   })
   const tls = config.tls
     ? { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) }
@@ -44,7 +49,12 @@ export async function serverCommand(argv: string[]): Promise<number> {
   const running = await listen(stint.app, { host, port, tls })
   const status = await stint.core.seal.status()
   logger.info(
-    { address: running.address, storage: stint.storage.dialect, initialized: status.initialized, sealed: status.sealed },
+    {
+      address: running.address,
+      storage: stint.storage.dialect,
+      initialized: status.initialized,
+      sealed: status.sealed,
+    },
     'stint server started',
   )
   return serveUntilSignal(stint, running.close, logger)
@@ -53,14 +63,18 @@ export async function serverCommand(argv: string[]): Promise<number> {
 async function runDev(flags: Record<string, string | boolean>): Promise<number> {
   const logger = createLogger(process.env.STINT_LOG_LEVEL ?? 'warn')
   const stint = await buildStint({ storage: 'sqlite::memory:', logger })
-  const rootId = typeof flags['dev-root-token-id'] === 'string' ? flags['dev-root-token-id'] : undefined
+  const rootId =
+    typeof flags['dev-root-token-id'] === 'string' ? flags['dev-root-token-id'] : undefined
   let rootToken = ''
   const keys = await stint.core.seal.initialize(
     1,
     1,
     async () => {
       await stint.core.policies.ensureBuiltins()
-      rootToken = await createRootToken(stint.core, rootId ?? `sts.${randomBytes(24).toString('base64url')}`)
+      rootToken = await createRootToken(
+        stint.core,
+        rootId ?? `sts.${randomBytes(24).toString('base64url')}`,
+      )
     },
     true,
   )
@@ -71,7 +85,8 @@ async function runDev(flags: Record<string, string | boolean>): Promise<number> 
     description: 'key/value secret storage',
     options: { version: '2' },
   })
-  const address = typeof flags['dev-listen-address'] === 'string' ? flags['dev-listen-address'] : '127.0.0.1:8200'
+  const address =
+    typeof flags['dev-listen-address'] === 'string' ? flags['dev-listen-address'] : '127.0.0.1:8200'
   const { host, port } = splitAddress(address)
   const running = await listen(stint.app, { host, port })
   console.log(`==> Stint server started in dev mode. Do not run dev mode in production.

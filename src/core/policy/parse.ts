@@ -1,4 +1,5 @@
 import { parse as parseHcl } from '@cdktf/hcl2json'
+import { parseDuration } from '../duration.js'
 import { ApiError } from '../errors.js'
 
 /** A capability a policy can grant on a path (`deny` overrides every other one). */
@@ -225,30 +226,11 @@ function parseParameters(
   return Object.keys(out).length > 0 ? out : undefined
 }
 
-const UNIT_SECONDS: Record<string, number> = {
-  ns: 1e-9,
-  us: 1e-6,
-  µs: 1e-6,
-  ms: 1e-3,
-  s: 1,
-  m: 60,
-  h: 3600,
-  d: 86400,
-}
-
 function parseTtl(key: string, field: string, value: unknown): number | undefined {
   if (value === undefined) return undefined
-  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value
-  if (typeof value === 'string') {
-    const text = value.trim()
-    if (/^\d+$/.test(text)) return Number(text)
-    if (/^((\d+(\.\d+)?)(ns|us|µs|ms|s|m|h|d))+$/.test(text)) {
-      let seconds = 0
-      for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d)/g)) {
-        seconds += Number(m[1]) * UNIT_SECONDS[m[2]!]!
-      }
-      return seconds
-    }
+  try {
+    return parseDuration(value, field)
+  } catch {
+    return fail(`path "${key}": invalid ${field} ${JSON.stringify(value)}`)
   }
-  return fail(`path "${key}": invalid ${field} ${JSON.stringify(value)}`)
 }

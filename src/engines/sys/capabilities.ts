@@ -24,7 +24,10 @@ export function capabilityPaths(core: Core): PathDef[] {
       pattern: /^capabilities$/,
       operations: {
         update: async (req) => {
-          const token = typeof req.data.token === 'string' ? await core.tokens.lookup(req.data.token) : undefined
+          const token =
+            typeof req.data.token === 'string'
+              ? await core.tokens.lookup(req.data.token)
+              : undefined
           if (!token) throw permissionDenied()
           return answer(token, req)
         },
@@ -35,7 +38,9 @@ export function capabilityPaths(core: Core): PathDef[] {
       operations: {
         update: async (req) => {
           const token =
-            typeof req.data.accessor === 'string' ? await core.tokens.lookupAccessor(req.data.accessor) : undefined
+            typeof req.data.accessor === 'string'
+              ? await core.tokens.lookupAccessor(req.data.accessor)
+              : undefined
           if (!token) throw badRequest('invalid accessor')
           return answer(token, req)
         },

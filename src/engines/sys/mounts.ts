@@ -9,71 +9,82 @@ import { requireString, stringList, stringMap } from '../../core/fields.js'
 export function mountPaths(core: Core): PathDef[] {
   const listing = (kind: 'secret' | 'auth') => async () => {
     const data: Record<string, unknown> = {}
-    for (const m of core.mounts.list(kind)) data[kind === 'auth' ? m.path.slice(5) : m.path] = mountInfo(core, m)
+    for (const m of core.mounts.list(kind))
+      data[kind === 'auth' ? m.path.slice(5) : m.path] = mountInfo(core, m)
     return { data, injectTopLevel: true }
   }
-  const enable = (kind: 'secret' | 'auth') => async (req: LogicalRequest, params: Record<string, string>) => {
-    let type = requireString(req.data.type, 'type')
-    let options = stringMap(req.data.options, 'options')
-    if (kind === 'secret' && type === 'kv-v2') {
-      type = 'kv'
-      options = { ...options, version: '2' }
+  const enable =
+    (kind: 'secret' | 'auth') => async (req: LogicalRequest, params: Record<string, string>) => {
+      let type = requireString(req.data.type, 'type')
+      let options = stringMap(req.data.options, 'options')
+      if (kind === 'secret' && type === 'kv-v2') {
+        type = 'kv'
+        options = { ...options, version: '2' }
+      }
+      if (kind === 'secret' && type === 'kv' && !options?.version)
+        options = { ...options, version: '1' }
+      await core.mounts.enable({
+        path: kind === 'auth' ? `auth/${params.path}` : params.path!,
+        kind,
+        type,
+        description: typeof req.data.description === 'string' ? req.data.description : '',
+        options,
+        config: parseConfig(req.data.config),
+        local: req.data.local === true,
+        sealWrap: req.data.seal_wrap === true,
+      })
+      return null
     }
-    if (kind === 'secret' && type === 'kv' && !options?.version) options = { ...options, version: '1' }
-    await core.mounts.enable({
-      path: kind === 'auth' ? `auth/${params.path}` : params.path!,
-      kind,
-      type,
-      description: typeof req.data.description === 'string' ? req.data.description : '',
-      options,
-      config: parseConfig(req.data.config),
-      local: req.data.local === true,
-      sealWrap: req.data.seal_wrap === true,
-    })
-    return null
-  }
-  const one = (kind: 'secret' | 'auth') => async (_req: LogicalRequest, params: Record<string, string>) => {
-    const m = core.mounts.get(kind === 'auth' ? `auth/${params.path}` : params.path!)
-    if (!m || m.entry.kind !== kind) return null
-    return { data: mountInfo(core, m.entry) }
-  }
-  const disable = (kind: 'secret' | 'auth') => async (_req: LogicalRequest, params: Record<string, string>) => {
-    const path = kind === 'auth' ? `auth/${params.path}` : params.path!
-    const m = core.mounts.get(path)
-    if (m && m.entry.kind !== kind) throw badRequest(`no ${kind} mount at ${path}`)
-    await core.mounts.disable(path)
-    return null
-  }
-  const readTune = (kind: 'secret' | 'auth') => async (_req: LogicalRequest, params: Record<string, string>) => {
-    const m = core.mounts.get(kind === 'auth' ? `auth/${params.path}` : params.path!)
-    if (!m || m.entry.kind !== kind) throw badRequest(`cannot fetch sysview for path "${params.path}"`)
-    const { defaultTtl, maxTtl } = core.mountTtls(m.entry)
-    return {
-      data: {
-        default_lease_ttl: defaultTtl,
-        max_lease_ttl: maxTtl,
-        force_no_cache: m.entry.config.forceNoCache,
-        description: m.entry.description,
-        options: m.entry.options,
-      },
-      injectTopLevel: true,
+  const one =
+    (kind: 'secret' | 'auth') => async (_req: LogicalRequest, params: Record<string, string>) => {
+      const m = core.mounts.get(kind === 'auth' ? `auth/${params.path}` : params.path!)
+      if (!m || m.entry.kind !== kind) return null
+      return { data: mountInfo(core, m.entry) }
     }
-  }
-  const writeTune = (kind: 'secret' | 'auth') => async (req: LogicalRequest, params: Record<string, string>) => {
-    const path = kind === 'auth' ? `auth/${params.path}` : params.path!
-    const m = core.mounts.get(path)
-    if (!m || m.entry.kind !== kind) throw badRequest(`no mount at ${path}`)
-    await core.mounts.tune(path, {
-      config: parseConfig(req.data),
-      description: typeof req.data.description === 'string' ? req.data.description : undefined,
-      options: stringMap(req.data.options, 'options') ?? undefined,
-    })
-    return null
-  }
+  const disable =
+    (kind: 'secret' | 'auth') => async (_req: LogicalRequest, params: Record<string, string>) => {
+      const path = kind === 'auth' ? `auth/${params.path}` : params.path!
+      const m = core.mounts.get(path)
+      if (m && m.entry.kind !== kind) throw badRequest(`no ${kind} mount at ${path}`)
+      await core.mounts.disable(path)
+      return null
+    }
+  const readTune =
+    (kind: 'secret' | 'auth') => async (_req: LogicalRequest, params: Record<string, string>) => {
+      const m = core.mounts.get(kind === 'auth' ? `auth/${params.path}` : params.path!)
+      if (!m || m.entry.kind !== kind)
+        throw badRequest(`cannot fetch sysview for path "${params.path}"`)
+      const { defaultTtl, maxTtl } = core.mountTtls(m.entry)
+      return {
+        data: {
+          default_lease_ttl: defaultTtl,
+          max_lease_ttl: maxTtl,
+          force_no_cache: m.entry.config.forceNoCache,
+          description: m.entry.description,
+          options: m.entry.options,
+        },
+        injectTopLevel: true,
+      }
+    }
+  const writeTune =
+    (kind: 'secret' | 'auth') => async (req: LogicalRequest, params: Record<string, string>) => {
+      const path = kind === 'auth' ? `auth/${params.path}` : params.path!
+      const m = core.mounts.get(path)
+      if (!m || m.entry.kind !== kind) throw badRequest(`no mount at ${path}`)
+      await core.mounts.tune(path, {
+        config: parseConfig(req.data),
+        description: typeof req.data.description === 'string' ? req.data.description : undefined,
+        options: stringMap(req.data.options, 'options') ?? undefined,
+      })
+      return null
+    }
 
   return [
     { pattern: /^mounts\/?$/, operations: { read: listing('secret') } },
-    { pattern: /^mounts\/(?<path>.+?)\/tune\/?$/, operations: { read: readTune('secret'), update: writeTune('secret') } },
+    {
+      pattern: /^mounts\/(?<path>.+?)\/tune\/?$/,
+      operations: { read: readTune('secret'), update: writeTune('secret') },
+    },
     {
       pattern: /^mounts\/(?<path>.+)$/,
       operations: { read: one('secret'), update: enable('secret'), delete: disable('secret') },
@@ -110,7 +121,12 @@ export function mountPaths(core: Core): PathDef[] {
           }
           const { acl } = await core.aclFor(token)
           if (!acl.hasAnyUnder(hit.entry.path)) throw denied
-          return { data: { ...mountInfo(core, hit.entry), path: hit.entry.kind === 'auth' ? hit.entry.path.slice(5) : hit.entry.path } }
+          return {
+            data: {
+              ...mountInfo(core, hit.entry),
+              path: hit.entry.kind === 'auth' ? hit.entry.path.slice(5) : hit.entry.path,
+            },
+          }
         },
       },
     },
@@ -138,8 +154,10 @@ export function mountInfo(core: Core, m: MountEntry): Record<string, unknown> {
   }
   if (m.kind === 'auth') config.token_type = m.config.tokenType ?? 'default-service'
   if (m.config.listingVisibility) config.listing_visibility = m.config.listingVisibility
-  if (m.config.auditNonHmacRequestKeys) config.audit_non_hmac_request_keys = m.config.auditNonHmacRequestKeys
-  if (m.config.auditNonHmacResponseKeys) config.audit_non_hmac_response_keys = m.config.auditNonHmacResponseKeys
+  if (m.config.auditNonHmacRequestKeys)
+    config.audit_non_hmac_request_keys = m.config.auditNonHmacRequestKeys
+  if (m.config.auditNonHmacResponseKeys)
+    config.audit_non_hmac_response_keys = m.config.auditNonHmacResponseKeys
   void core
   return {
     type: m.type,
@@ -164,7 +182,8 @@ function parseConfig(raw: unknown): Partial<MountConfig> {
   const c = raw as Record<string, unknown>
   const out: Partial<MountConfig> = {}
   const ttl = (v: unknown, f: string) => (v === 'system' ? 0 : parseDuration(v, f))
-  if (c.default_lease_ttl !== undefined) out.defaultLeaseTtl = ttl(c.default_lease_ttl, 'default_lease_ttl')
+  if (c.default_lease_ttl !== undefined)
+    out.defaultLeaseTtl = ttl(c.default_lease_ttl, 'default_lease_ttl')
   if (c.max_lease_ttl !== undefined) out.maxLeaseTtl = ttl(c.max_lease_ttl, 'max_lease_ttl')
   if (c.force_no_cache !== undefined) out.forceNoCache = c.force_no_cache === true
   if (c.listing_visibility !== undefined) {
@@ -174,10 +193,16 @@ function parseConfig(raw: unknown): Partial<MountConfig> {
     out.listingVisibility = String(c.listing_visibility)
   }
   if (c.audit_non_hmac_request_keys !== undefined) {
-    out.auditNonHmacRequestKeys = stringList(c.audit_non_hmac_request_keys, 'audit_non_hmac_request_keys')
+    out.auditNonHmacRequestKeys = stringList(
+      c.audit_non_hmac_request_keys,
+      'audit_non_hmac_request_keys',
+    )
   }
   if (c.audit_non_hmac_response_keys !== undefined) {
-    out.auditNonHmacResponseKeys = stringList(c.audit_non_hmac_response_keys, 'audit_non_hmac_response_keys')
+    out.auditNonHmacResponseKeys = stringList(
+      c.audit_non_hmac_response_keys,
+      'audit_non_hmac_response_keys',
+    )
   }
   if (c.token_type !== undefined) out.tokenType = String(c.token_type)
   return out

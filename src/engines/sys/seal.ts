@@ -35,10 +35,17 @@ export function sealPaths(core: Core): PathDef[] {
         update: async (req) => {
           const { shares, threshold } = initParams(req)
           let rootToken = ''
-          const keys = await core.seal.initialize(shares, threshold, async () => {
-            await core.policies.ensureBuiltins()
-            rootToken = await createRootToken(core)
-          })
+          // With an auto-unseal key the server unseals right after init, as Vault does.
+          const autoUnseal = (await core.seal.status()).type === 'static'
+          const keys = await core.seal.initialize(
+            shares,
+            threshold,
+            async () => {
+              await core.policies.ensureBuiltins()
+              rootToken = await createRootToken(core)
+            },
+            autoUnseal,
+          )
           return {
             body: {
               keys: keys.map((k) => Buffer.from(k).toString('hex')),
@@ -98,7 +105,12 @@ export function sealPaths(core: Core): PathDef[] {
       allowSealed: true,
       operations: {
         read: async () => ({
-          data: { ha_enabled: false, is_self: true, leader_address: '', leader_cluster_address: '' },
+          data: {
+            ha_enabled: false,
+            is_self: true,
+            leader_address: '',
+            leader_cluster_address: '',
+          },
         }),
       },
     },
@@ -160,19 +172,19 @@ async function health(core: Core, req: LogicalRequest) {
   const code = (name: string, fallback: number): number => {
     const raw = req.query[name]
     if (raw === undefined) return fallback
-    const value = Number(raw)
-    if (!Number.isInteger(value) || value < 100 || value > 599) {
+    const value = /^\d+$/.test(raw) ? Number(raw) : NaN
+    // 1xx codes cannot carry a response; the HTTP layer would fail on them.
+    if (!Number.isInteger(value) || value < 200 || value > 599) {
       throw new ApiError(400, `bad code value for ${name}`)
     }
     return value
   }
-  const status = !initialized
-    ? code('uninitcode', 501)
-    : sealed
-      ? code('sealedcode', 503)
-      : code('activecode', 200)
-  // Validate the other overrides even when they do not apply, as Vault does.
+  // Every override is validated, even those that do not apply, as Vault does.
+  const uninitCode = code('uninitcode', 501)
+  const sealedCode = code('sealedcode', 503)
+  const activeCode = code('activecode', 200)
   code('standbycode', 429)
+  const status = !initialized ? uninitCode : sealed ? sealedCode : activeCode
   return {
     status,
     body: {
