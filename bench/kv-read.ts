@@ -1,0 +1,121 @@
+import { runLoad, type LoadOptions, type LoadResult } from './support/load.js'
+import { startTarget, type RunningTarget } from './support/child.js'
+
+/**
+ * Authenticated KV v2 reads over HTTP on loopback, side by side with a bare Hono hello-world and
+ * Stint's own no-op routes. Each target runs in its own process; the load generator (raw
+ * keep-alive sockets, fixed concurrency) runs in this one.
+ *
+ * - hello-world: `@hono/node-server` serving one `GET /` route;
+ * - unauthenticated no-op: `GET /v1/sys/seal-status` (no token, no ACL, no storage);
+ * - authenticated no-op: `GET /v1/auth/token/lookup-self` (token lookup + ACL);
+ * - KV read: `GET /v1/secret/data/bench/app`, a 256-byte value, with a non-root token.
+ *
+ * Scenarios are interleaved over several rounds and the median is kept, so a machine whose load
+ * drifts (other processes) biases every scenario alike. Next to req/s it prints the target's CPU
+ * time per request, which other processes on a busy machine disturb much less than throughput;
+ * each ratio is given both ways.
+ *
+ * Env: `BENCH_SECONDS` (per scenario per round, default 2), `BENCH_ROUNDS` (default 3),
+ * `BENCH_CONNECTIONS` (default 32), `BENCH_CPU_PROF=<dir>` (Stint target under `node --cpu-prof`),
+ * `BENCH_EXPERIMENTS=stmt-cache,token-cache` (patch the Stint target to measure what a core
+ * change would buy; see bench/support/target.ts).
+ */
+export async function run(): Promise<void> {
+  const durationMs = Number(process.env.BENCH_SECONDS ?? 2) * 1000
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
+  const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
+  const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
+  const experiments = process.env.BENCH_EXPERIMENTS || undefined
+
+  console.log(
+    `kv-read: ${connections} keep-alive connections, ${rounds} rounds x ${durationMs / 1000}s per scenario` +
+      (experiments ? `, experiments: ${experiments}` : ''),
+  )
+  const targets: RunningTarget[] = []
+  try {
+    const hello = await startTarget('hello')
+    targets.push(hello)
+    const stint = await startTarget('stint', { cpuProfDir, experiments })
+    targets.push(stint)
+    const headers = { 'X-Vault-Token': stint.token! }
+    const scenarios: Array<{ name: string; target: RunningTarget; load: LoadOptions }> = [
+      {
+        name: 'hello-world (bare Hono)',
+        target: hello,
+        load: { address: hello.address, method: 'GET', path: '/' },
+      },
+      {
+        name: 'stint no-op, unauthenticated',
+        target: stint,
+        load: { address: stint.address, method: 'GET', path: '/v1/sys/seal-status' },
+      },
+      {
+        name: 'stint no-op, authenticated',
+        target: stint,
+        load: {
+          address: stint.address,
+          method: 'GET',
+          path: '/v1/auth/token/lookup-self',
+          headers,
+        },
+      },
+      {
+        name: 'stint KV v2 read (256 B)',
+        target: stint,
+        load: { address: stint.address, method: 'GET', path: `/v1/${stint.secretPath}`, headers },
+      },
+    ]
+    const samples = scenarios.map(() => [] as LoadResult[])
+    for (let round = 0; round < rounds; round++) {
+      for (const [i, s] of scenarios.entries()) {
+        const result = await runLoad({
+          ...s.load,
+          connections,
+          durationMs,
+          warmupMs: round === 0 ? 1500 : 300,
+          targetCpuUs: () => s.target.cpuUs(),
+        })
+        if (result.errors > 0 || result.requests === 0) {
+          throw new Error(`${s.name}: ${result.errors} unexpected responses of ${result.requests}`)
+        }
+        samples[i]!.push(result)
+      }
+    }
+    const medians = samples.map((list) => median(list, (r) => r.rps))
+    const cpu = samples.map((list) => median(list, (r) => -(r.cpuUsPerRequest ?? 0)))
+    for (const [i, s] of scenarios.entries()) {
+      const m = medians[i]!
+      const all = samples[i]!.map((r) => r.rps.toFixed(0)).join(' / ')
+      console.log(
+        `  ${s.name.padEnd(30)} ${m.rps.toFixed(0).padStart(7)} req/s` +
+          `  ${cpu[i]!.cpuUsPerRequest!.toFixed(0).padStart(5)} µs CPU/req` +
+          `  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  (rounds: ${all})`,
+      )
+    }
+    const [hw, unauth, auth, kv] = medians.map((m) => m.rps) as [number, number, number, number]
+    const [hwCpu, unauthCpu, authCpu, kvCpu] = cpu.map((m) => m.cpuUsPerRequest!) as [
+      number,
+      number,
+      number,
+      number,
+    ]
+    const verdict = (value: number, target: number) => (value >= target ? 'ok' : 'MISSED')
+    const line = (label: string, rps: number, cost: number, target: number) =>
+      console.log(
+        `  ${label} ${rps.toFixed(2)} by req/s, ${cost.toFixed(2)} by CPU per request` +
+          ` (target >= ${target}: ${verdict(rps, target)})`,
+      )
+    line('KV read / hello-world:          ', kv / hw, hwCpu / kvCpu, 0.5)
+    line('authenticated / unauthenticated:', auth / unauth, unauthCpu / authCpu, 0.9)
+  } finally {
+    for (const t of targets.reverse()) await t.stop()
+  }
+  if (cpuProfDir) console.log(`  CPU profile of the Stint target written to ${cpuProfDir}`)
+}
+
+/** The round with the median value of `key`. */
+function median(results: LoadResult[], key: (r: LoadResult) => number): LoadResult {
+  const sorted = [...results].sort((a, b) => key(a) - key(b))
+  return sorted[Math.floor(sorted.length / 2)]!
+}

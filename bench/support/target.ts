@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { serve } from '@hono/node-server'
+import Database from 'better-sqlite3'
+import { Hono } from 'hono'
+import { buildStint } from '../../src/server/build.js'
+import { createRootToken } from '../../src/engines/sys/seal.js'
+import { listen } from '../../src/http/server.js'
+
+/**
+ * A benchmark target, run in its own process so the load generator does not share its event
+ * loop: `hello` (a bare Hono app) or `stint` (a real Stint on a fresh SQLite file, KV v2 at
+ * `secret/` holding one 256-byte value, and a token whose policy may read it). Prints one JSON
+ * line with what the load generator needs, then serves until stdin closes; a `cpu` line on stdin
+ * is answered with the process's CPU time so far.
+ */
+export interface TargetInfo {
+  address: string
+  token?: string
+  secretPath?: string
+}
+
+async function startHello(): Promise<{ info: TargetInfo; stop(): Promise<void> }> {
+  const app = new Hono()
+  app.get('/', (c) => c.text('Hello Hono!'))
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+  })
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : 0
+  return {
+    info: { address: `http://127.0.0.1:${port}` },
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+async function startStint(): Promise<{ info: TargetInfo; stop(): Promise<void> }> {
+  const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean))
+  if (experiments.has('stmt-cache')) cacheSqliteStatements()
+  const dir = mkdtempSync(join(tmpdir(), 'stint-bench-'))
+  const stint = await buildStint({ storage: `sqlite:${join(dir, 'stint.db')}` })
+  if (experiments.has('token-cache')) cacheTokenLookups(stint.core.tokens)
+  let rootToken = ''
+  await stint.core.seal.initialize(
+    1,
+    1,
+    async () => {
+      await stint.core.policies.ensureBuiltins()
+      rootToken = await createRootToken(stint.core)
+    },
+    true,
+  )
+  await stint.core.mounts.enable({
+    path: 'secret/',
+    kind: 'secret',
+    type: 'kv',
+    options: { version: '2' },
+  })
+  const call = async (method: string, path: string, body: unknown) => {
+    const res = await stint.app.request(`/v1/${path}`, {
+      method,
+      headers: { 'X-Vault-Token': rootToken, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    if (res.status >= 300) throw new Error(`setup ${method} ${path}: ${res.status}`)
+    return res.status === 204
+      ? undefined
+      : ((await res.json()) as { auth?: { client_token: string } })
+  }
+  const secretPath = 'secret/data/bench/app'
+  // 192 random bytes are 256 base64 characters.
+  await call('POST', secretPath, { data: { value: randomBytes(192).toString('base64') } })
+  await call('PUT', 'sys/policy/bench', {
+    policy: 'path "secret/data/bench/*" { capabilities = ["read"] }',
+  })
+  const created = await call('POST', 'auth/token/create', { policies: ['bench'], ttl: '1h' })
+  const running = experiments.has('plain-listener')
+    ? await plainListener(stint.app)
+    : await listen(stint.app, { host: '127.0.0.1', port: 0 })
+  return {
+    info: { address: running.address, token: created!.auth!.client_token, secretPath },
+    stop: async () => {
+      await running.close()
+      await stint.shutdown()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/*
+ * Experiments: they patch this benchmark process only, to measure what a change in the core
+ * would buy before anyone makes it. Neither is how Stint runs.
+ */
+
+/** Reuses prepared statements per SQL text (Kysely's SQLite driver prepares on every query). */
+function cacheSqliteStatements(): void {
+  const proto = Database.prototype as unknown as { prepare(source: string): unknown }
+  const prepare = proto.prepare
+  const caches = new WeakMap<object, Map<string, unknown>>()
+  proto.prepare = function cachedPrepare(this: object, source: string) {
+    let cache = caches.get(this)
+    if (!cache) caches.set(this, (cache = new Map()))
+    let stmt = cache.get(source)
+    if (!stmt) cache.set(source, (stmt = prepare.call(this, source)))
+    return stmt
+  }
+}
+
+/** Keeps resolved tokens in memory for 2 s (a real cache must also drop them on revoke). */
+function cacheTokenLookups(tokens: { lookup(token: string): Promise<unknown> }): void {
+  const lookup = tokens.lookup.bind(tokens)
+  const cache = new Map<string, { at: number; entry: Promise<unknown> }>()
+  tokens.lookup = (token: string) => {
+    const hit = cache.get(token)
+    if (hit && Date.now() - hit.at < 2000) return hit.entry
+    const entry = lookup(token)
+    cache.set(token, { at: Date.now(), entry })
+    return entry
+  }
+}
+
+/** Serves the app with plain `@hono/node-server` (no LIST rewriting hook on the sockets). */
+async function plainListener(app: Hono): Promise<{ address: string; close(): Promise<void> }> {
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+  })
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : 0
+  return {
+    address: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+const kind = process.argv[2]
+const target =
+  kind === 'hello' ? await startHello() : kind === 'stint' ? await startStint() : undefined
+if (!target) {
+  console.error('usage: target.ts hello|stint')
+  process.exit(2)
+}
+process.stdout.write(`${JSON.stringify(target.info)}\n`)
+// Control lines on stdin: `cpu` answers with this process's CPU time (µs); EOF stops it.
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() !== 'cpu') return
+  const usage = process.cpuUsage()
+  process.stdout.write(`${JSON.stringify({ cpuUs: usage.user + usage.system })}\n`)
+})
+process.stdin.on('end', () => {
+  void target.stop().finally(() => process.exit(0))
+})
