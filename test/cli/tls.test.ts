@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { listen, type RunningServer } from '../../src/http/server.js'
+import { startTestServer, type TestServer } from '../support/server.js'
+import { cli, tempHome } from './harness.js'
+
+describe('the CLI over TLS', () => {
+  const dir = tempHome()
+  const certFile = join(dir, 'cert.pem')
+  const keyFile = join(dir, 'key.pem')
+  let server: TestServer
+  let running: RunningServer
+
+  beforeAll(async () => {
+    execFileSync(
+      'openssl',
+      [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+        ...['-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+        ...['-keyout', keyFile, '-out', certFile],
+      ],
+      { stdio: 'ignore' },
+    )
+    server = await startTestServer()
+    running = await listen(server.app, {
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) },
+    })
+  })
+  afterAll(async () => {
+    await running.close()
+    await server.close()
+  })
+
+  test('an unknown certificate authority is refused', async () => {
+    const res = await cli(['status'], { address: running.address })
+    expect(res.code).toBe(1)
+    expect(res.stderr).toContain('error contacting')
+  })
+
+  test('-ca-cert trusts the given certificate', async () => {
+    const res = await cli(['status', `-ca-cert=${certFile}`], { address: running.address })
+    expect(res.code, res.stderr).toBe(0)
+    expect(res.stdout).toMatch(/Sealed\s+false/)
+  })
+
+  test('-tls-skip-verify skips verification, and authenticated calls work over it', async () => {
+    const res = await cli(['kv', 'list', '-tls-skip-verify', 'secret/'], {
+      address: running.address,
+      env: { STINT_TOKEN: server.rootToken },
+    })
+    expect(res.code).toBe(2)
+    expect(res.stderr).toContain('No value found at secret/metadata/')
+  })
+})
