@@ -70,8 +70,15 @@ export interface LeaseManager {
   revokePrefix(prefix: string, opts?: { force?: boolean }): Promise<RevokeSummary>
   /** Revokes every lease owned by these tokens (token revocation hook). */
   revokeByTokens(tokenIds: string[]): Promise<void>
-  /** Caps every active lease under `prefix`/owned by `entityId`... : used by JIT grants. */
+  /**
+   * Lowers the expiry of these active leases to `expireTime` (never raises it; also caps their
+   * max) and tells their backends best-effort through `renewSecret`. Used by JIT access grants.
+   */
   capExpiry(leaseIds: string[], expireTime: number): Promise<void>
+  /** The backend data of a live lease (for evidence-of-use sampling); undefined when gone. */
+  secretOf?(
+    leaseId: string,
+  ): Promise<{ mountAccessor: string; internal: Record<string, unknown> } | undefined>
   count(opts?: { state?: LeaseState }): Promise<number>
   irrevocable(limit?: number): Promise<LeaseInfo[]>
   /** Background worker: claims due leases in batches and revokes them. */

@@ -1,0 +1,446 @@
+import { sql, type SelectQueryBuilder } from 'kysely'
+import type { Barrier } from '../barrier.js'
+import { ApiError, badRequest } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { MountEntry, MountTable } from '../mounts.js'
+import { sanitizeError } from '../sanitize.js'
+import { fmt } from '../tokens.js'
+import type { Storage } from '../../storage/storage.js'
+import type { Tables } from '../../storage/tables.js'
+import { groupCommit } from './group-commit.js'
+import { createLeaseListing } from './listing.js'
+import { mapLimit } from './map-limit.js'
+import { MAX_CHAR, newLeaseId, toLeaseInfo, type LeaseRow } from './rows.js'
+import { backoffMs, defaultLeaseSettings, type LeaseSettings } from './settings.js'
+import type { IssueInput, LeaseInfo, LeaseManager, RevokeSummary } from './types.js'
+import { ExpiryWorker } from './worker.js'
+
+export interface LeaseManagerDeps {
+  storage: Storage
+  barrier: Pick<Barrier, 'encrypt' | 'decrypt'>
+  mounts: Pick<MountTable, 'byAccessor'>
+  /** Effective default/max TTL of a mount (seconds), resolved against the system values. */
+  mountTtls(mount: MountEntry): { defaultTtl: number; maxTtl: number }
+  logger: Logger
+  settings?: Partial<LeaseSettings>
+  now?: () => number
+  /** Observers for metrics: a revocation done (ms after the lease was due), or failed. */
+  onRevoked?(lagMs: number): void
+  onRevokeFailed?(mountPath: string): void
+}
+
+/** The manager plus what tests and benchmarks need to steer it. */
+export interface LeaseManagerControl extends LeaseManager {
+  /** Live settings; `tune` changes them (the worker restarts when its tick changes). */
+  readonly settings: LeaseSettings
+  tune(changes: Partial<LeaseSettings>): void
+  /** The single expiry worker of this manager. */
+  worker(): ExpiryWorker
+}
+
+const PAGE = 500
+const ERROR_LIMIT = 1000
+
+/**
+ * The lease lifecycle, top to bottom:
+ *
+ * 1. `issue`: write the lease as `pending` (the intent), let the backend create the credential,
+ *    mark it `active`. A failed create is revoked at once; a crash leaves a `pending` row that the
+ *    worker revokes once it is older than `pendingGraceMs`.
+ * 2. `renew`: the backend extends the credential first, then the row; never past the max TTL.
+ * 3. Revocation, by id, prefix, token or mount, or by the worker when `next_attempt_at` passes:
+ *    backend `revokeSecret` with the sealed internal data, then the row is deleted. A failure
+ *    keeps the row with its sanitised error and a jittered backoff; after `maxAttempts` the lease
+ *    is `irrevocable` (listed, counted, retried daily, force-revocable).
+ */
+export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl {
+  const { storage, barrier, mounts, logger } = deps
+  const db = storage.db
+  const now = deps.now ?? Date.now
+  const settings: LeaseSettings = { ...defaultLeaseSettings(), ...deps.settings }
+
+  const seal = (id: string, internal: Record<string, unknown>) =>
+    barrier.encrypt('leases', 'internal', id, JSON.stringify(internal))
+  const unseal = (row: LeaseRow) =>
+    JSON.parse(barrier.decrypt('leases', 'internal', row.id, row.internal)) as Record<
+      string,
+      unknown
+    >
+  // Revoked rows are deleted together: one commit per burst. The worker does not wait for its
+  // deletes (its rows stay claimed meanwhile), so they gather over a few milliseconds.
+  const deleteNow = groupCommit<string>(async (ids) => {
+    await db.deleteFrom('leases').where('id', 'in', ids).execute()
+  })
+  const deleteSoon = groupCommit<string>(
+    async (ids) => {
+      await db.deleteFrom('leases').where('id', 'in', ids).execute()
+    },
+    { delayMs: 10, maxItems: 200 },
+  )
+  const getRow = (id: string) =>
+    db.selectFrom('leases').selectAll().where('id', '=', id).executeTakeFirst()
+
+  // ---- 1. Issue --------------------------------------------------------------------------------
+
+  async function issue(input: IssueInput) {
+    const issuedAt = now()
+    const mountTtls = deps.mountTtls(input.mount)
+    const maxTtl = input.maxTtl > 0 ? Math.min(input.maxTtl, mountTtls.maxTtl) : mountTtls.maxTtl
+    const ttl = Math.min(input.ttl > 0 ? input.ttl : mountTtls.defaultTtl, maxTtl)
+    const id = newLeaseId(input.path)
+    const expireTime = issuedAt + ttl * 1000
+    const internal = seal(id, input.internal)
+
+    await db
+      .insertInto('leases')
+      .values({
+        id,
+        mount_accessor: input.mount.accessor,
+        mount_path: input.mount.path,
+        path: input.path.replace(/\/+$/, ''),
+        token_id: input.token.id,
+        state: 'pending',
+        ttl,
+        issue_time: issuedAt,
+        expire_time: expireTime,
+        max_expire_time: issuedAt + maxTtl * 1000,
+        last_renewal: null,
+        renewable: input.renewable ? 1 : 0,
+        internal,
+        target_key: input.targetKey,
+        attempts: 0,
+        next_attempt_at: issuedAt + settings.pendingGraceMs,
+        last_error: null,
+        claimed_by: null,
+        claim_until: null,
+      })
+      .execute()
+
+    try {
+      await input.create(id, expireTime)
+    } catch (err) {
+      await undoIssue(id, input.mount.accessor, input.internal)
+      throw err
+    }
+
+    // Only an unclaimed intent becomes active: a claim on a pending row is crash recovery.
+    const activated = await db
+      .updateTable('leases')
+      .set({ state: 'active', next_attempt_at: expireTime })
+      .where('id', '=', id)
+      .where('state', '=', 'pending')
+      .where('claimed_by', 'is', null)
+      .executeTakeFirst()
+    if (Number(activated.numUpdatedRows) !== 1) {
+      // Recovery took the row while create ran past the grace period. Its revocation may have
+      // run before the credential existed, so revoke it here too (idempotent): no orphan is left.
+      await mounts
+        .byAccessor(input.mount.accessor)
+        ?.backend.revokeSecret?.(input.internal)
+        .catch((err: unknown) =>
+          logger.warn(
+            { leaseId: id, err: sanitizeError(err) },
+            'revoking a recovered issue failed',
+          ),
+        )
+      throw new ApiError(
+        503,
+        'the credential was recovered before it became active; retry the request',
+      )
+    }
+    return { leaseId: id, ttl, expireTime }
+  }
+
+  /** A create failed: revoke whatever it may have left, then drop the intent. */
+  async function undoIssue(id: string, accessor: string, internal: Record<string, unknown>) {
+    try {
+      await mounts.byAccessor(accessor)?.backend.revokeSecret?.(internal)
+      await db.deleteFrom('leases').where('id', '=', id).execute()
+    } catch (err) {
+      // Keep the pending row: recovery retries the revocation after the grace period.
+      logger.warn({ leaseId: id, err: sanitizeError(err) }, 'rollback of a failed issue failed')
+    }
+  }
+
+  // ---- 2. Lookup and renew ---------------------------------------------------------------------
+
+  async function lookup(leaseId: string): Promise<LeaseInfo | undefined> {
+    const row = await getRow(leaseId)
+    return row ? toLeaseInfo(row, now()) : undefined
+  }
+
+  async function secretOf(leaseId: string) {
+    const row = await getRow(leaseId)
+    if (!row || row.state !== 'active') return undefined
+    return { mountAccessor: row.mount_accessor, internal: unseal(row) }
+  }
+
+  async function renew(leaseId: string, incrementSeconds: number) {
+    const row = await getRow(leaseId)
+    if (!row || row.state === 'pending') throw badRequest('lease not found')
+    if (Number(row.renewable) !== 1) throw badRequest('lease is not renewable')
+    const at = now()
+    if (row.state !== 'active' || Number(row.expire_time) <= at) throw badRequest('lease expired')
+
+    const mounted = mounts.byAccessor(row.mount_accessor)
+    let maxExpire = Number(row.max_expire_time)
+    if (mounted) {
+      const mountMax = Number(row.issue_time) + deps.mountTtls(mounted.entry).maxTtl * 1000
+      maxExpire = Math.min(maxExpire, mountMax)
+    }
+    const left = Math.floor((maxExpire - at) / 1000)
+    if (left <= 0) throw badRequest('past the max TTL, cannot renew')
+    const warnings: string[] = []
+    let ttl = incrementSeconds > 0 ? incrementSeconds : Number(row.ttl)
+    if (ttl > left) {
+      warnings.push(
+        `TTL of "${fmt(ttl)}" exceeded the effective max_ttl of "${fmt(left)}"; TTL value is capped accordingly`,
+      )
+      ttl = left
+    }
+    const expireTime = at + ttl * 1000
+
+    try {
+      await mounted?.backend.renewSecret?.(unseal(row), expireTime)
+    } catch (err) {
+      throw badRequest(`failed to renew entry: ${sanitizeError(err).slice(0, ERROR_LIMIT)}`)
+    }
+    const updated = await db
+      .updateTable('leases')
+      .set({ expire_time: expireTime, next_attempt_at: expireTime, last_renewal: at })
+      .where('id', '=', leaseId)
+      .where('state', '=', 'active')
+      .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', at)]))
+      .executeTakeFirst()
+    if (Number(updated.numUpdatedRows) !== 1) throw badRequest('lease expired')
+    return { ttl, warnings }
+  }
+
+  /** Lowers expiries (never raises them); the backend is told best-effort. */
+  async function capExpiry(leaseIds: string[], expireTime: number) {
+    for (let i = 0; i < leaseIds.length; i += PAGE) {
+      const ids = leaseIds.slice(i, i + PAGE)
+      const rows = await db
+        .selectFrom('leases')
+        .selectAll()
+        .where('id', 'in', ids)
+        .where('state', '=', 'active')
+        .where('expire_time', '>', expireTime)
+        .execute()
+      if (rows.length === 0) continue
+      await db
+        .updateTable('leases')
+        .set({
+          expire_time: expireTime,
+          max_expire_time: sql`case when max_expire_time > ${expireTime} then ${expireTime} else max_expire_time end`,
+          next_attempt_at: sql`case when next_attempt_at > ${expireTime} then ${expireTime} else next_attempt_at end`,
+        })
+        .where('id', 'in', ids)
+        .where('state', '=', 'active')
+        .where('expire_time', '>', expireTime)
+        .execute()
+      await mapLimit(rows, settings.concurrency, async (row) => {
+        try {
+          await mounts
+            .byAccessor(row.mount_accessor)
+            ?.backend.renewSecret?.(unseal(row), expireTime)
+        } catch (err) {
+          logger.warn(
+            { leaseId: row.id, err: sanitizeError(err) },
+            'could not lower a credential expiry',
+          )
+        }
+      })
+    }
+  }
+
+  // ---- 3. Revoke -------------------------------------------------------------------------------
+
+  /** Asks the backend to revoke one lease's secret. Throws the backend's (unsanitised) error. */
+  async function revokeSecret(row: LeaseRow) {
+    const mounted = mounts.byAccessor(row.mount_accessor)
+    if (!mounted) throw new Error(`mount ${row.mount_path} is not available on this node`)
+    if (mounted.backend.revokeSecret) await mounted.backend.revokeSecret(unseal(row))
+  }
+
+  /**
+   * Revokes one row and records the outcome: success deletes it, failure counts an attempt and
+   * schedules the retry (or makes the lease irrevocable). Returns the sanitised error, if any.
+   */
+  async function revokeRow(
+    row: LeaseRow,
+    mode: { force?: boolean; irrevocableNote?: string; background?: boolean } = {},
+  ): Promise<string | undefined> {
+    let error: string | undefined
+    try {
+      await revokeSecret(row)
+    } catch (err) {
+      error = sanitizeError(err).slice(0, ERROR_LIMIT)
+    }
+    if (error !== undefined) deps.onRevokeFailed?.(row.mount_path)
+    else if (row.state === 'active' && Number(row.expire_time) <= now()) {
+      // Lag counts only for leases revoked because they expired, not early revocations.
+      deps.onRevoked?.(now() - Number(row.expire_time))
+    }
+    if (error === undefined || mode.force) {
+      if (mode.background) {
+        // A failed delete leaves the row claimed; once the claim lapses it is revoked again,
+        // which backends must treat as success.
+        deleteSoon.add(row.id).catch((err: unknown) => {
+          logger.warn({ leaseId: row.id, err: sanitizeError(err) }, 'lease row delete failed')
+        })
+      } else {
+        await deleteNow.add(row.id)
+      }
+      return error
+    }
+    const attempts = Number(row.attempts) + 1
+    const at = now()
+    const giveUp = mode.irrevocableNote !== undefined || attempts >= settings.maxAttempts
+    const lastError = mode.irrevocableNote ? `${error}; ${mode.irrevocableNote}` : error
+    await db
+      .updateTable('leases')
+      .set({
+        attempts,
+        state: giveUp ? 'irrevocable' : row.state,
+        next_attempt_at:
+          at + (giveUp ? settings.irrevocableRetryMs : backoffMs(settings, attempts)),
+        last_error: lastError,
+        claimed_by: null,
+        claim_until: null,
+      })
+      .where('id', '=', row.id)
+      .execute()
+    logger.warn(
+      { leaseId: row.id, attempts, irrevocable: giveUp, err: lastError },
+      'lease revocation failed',
+    )
+    return error
+  }
+
+  async function revoke(leaseId: string) {
+    const row = await getRow(leaseId)
+    if (!row) return
+    const error = await revokeRow(row)
+    if (error !== undefined) throw badRequest(`failed to revoke lease: ${error}`)
+  }
+
+  /** Revokes every row a query selects, page by page (keyset on id, so failures are skipped). */
+  async function revokeWhere(
+    where: (q: RowQuery) => RowQuery,
+    mode: { force?: boolean; irrevocableNote?: string } = {},
+  ): Promise<RevokeSummary> {
+    const summary: RevokeSummary = { revoked: 0, failed: 0 }
+    let after = ''
+    for (;;) {
+      const rows = await where(db.selectFrom('leases').selectAll())
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(PAGE)
+        .execute()
+      if (rows.length === 0) return summary
+      await mapLimit(rows, settings.concurrency, async (row) => {
+        const error = await revokeRow(row, mode)
+        if (error === undefined) summary.revoked++
+        else {
+          summary.failed++
+          summary.firstError ??= error
+        }
+      })
+      after = rows[rows.length - 1]!.id
+    }
+  }
+
+  async function revokePrefix(prefix: string, opts: { force?: boolean } = {}) {
+    let from = prefix
+    if (!prefix.endsWith('/')) {
+      const exact = await getRow(prefix)
+      if (exact) {
+        const error = await revokeRow(exact, opts)
+        return error === undefined
+          ? { revoked: 1, failed: 0 }
+          : { revoked: 0, failed: 1, firstError: error }
+      }
+      from = prefix === '' ? '' : `${prefix}/`
+    }
+    return revokeWhere((q) => q.where('id', '>=', from).where('id', '<', from + MAX_CHAR), opts)
+  }
+
+  async function revokeByTokens(tokenIds: string[]) {
+    for (let i = 0; i < tokenIds.length; i += PAGE) {
+      const ids = tokenIds.slice(i, i + PAGE)
+      await revokeWhere((q) => q.where('token_id', 'in', ids))
+    }
+  }
+
+  const revokeByMount = (accessor: string) =>
+    revokeWhere((q) => q.where('mount_accessor', '=', accessor), {
+      irrevocableNote: 'the mount was disabled before the secret could be revoked',
+    })
+
+  async function tidy() {
+    const orphaned = (q: RowQuery) =>
+      q.where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('tokens').select('tokens.id').whereRef('tokens.id', '=', 'leases.token_id'),
+          ),
+        ),
+      )
+    const found = await orphaned(db.selectFrom('leases').selectAll()).limit(1).execute()
+    if (found.length === 0) return 0
+    const summary = await revokeWhere(orphaned)
+    return summary.revoked + summary.failed
+  }
+
+  // ---- Listing and counting (listing.ts) --------------------------------------------------------
+
+  const { list, count, countByMount, irrevocable } = createLeaseListing({ storage, now })
+
+  // ---- Worker ----------------------------------------------------------------------------------
+
+  const expiryWorker = new ExpiryWorker({
+    storage,
+    settings,
+    logger,
+    now,
+    settled: () => deleteSoon.settled(),
+    settle: async (row, background) => {
+      try {
+        await revokeRow(row, { background })
+      } catch (err) {
+        // Storage trouble: the claim lapses and another tick (or node) retries.
+        logger.warn({ leaseId: row.id, err: sanitizeError(err) }, 'lease settle failed')
+      }
+    },
+  })
+
+  return {
+    settings,
+    tune(changes) {
+      const restart = changes.tickMs !== undefined && changes.tickMs !== settings.tickMs
+      Object.assign(settings, changes)
+      if (restart && expiryWorker.running) {
+        void expiryWorker.stop().then(() => expiryWorker.start())
+      }
+    },
+    issue,
+    lookup,
+    secretOf,
+    list,
+    renew,
+    revoke,
+    revokePrefix,
+    revokeByTokens,
+    revokeByMount,
+    capExpiry,
+    tidy,
+    count,
+    countByMount,
+    irrevocable,
+    worker: () => expiryWorker,
+  }
+}
+
+/** A `SELECT * FROM leases` being narrowed by a revocation's filter. */
+type RowQuery = SelectQueryBuilder<Tables, 'leases', LeaseRow>

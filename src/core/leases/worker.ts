@@ -1,0 +1,242 @@
+import { sql } from 'kysely'
+import type { Logger } from '../logger.js'
+import type { Storage } from '../../storage/storage.js'
+import type { LeaseRow } from './rows.js'
+import type { LeaseSettings } from './settings.js'
+
+/** A target may have this many times its in-flight cap claimed (running plus queued). */
+const QUEUE_FACTOR = 8
+
+export interface ExpiryWorkerDeps {
+  storage: Storage
+  settings: LeaseSettings
+  logger: Logger
+  /**
+   * Revokes one claimed row and records the outcome. Must not throw. With `background`, the row's
+   * delete may still be pending when it resolves (`settled` waits for such deletes).
+   */
+  settle(row: LeaseRow, background: boolean): Promise<void>
+  settled(): Promise<void>
+  now?: () => number
+}
+
+/**
+ * The expiry worker. Storage is the queue: each poll claims due rows (a compare-and-set on
+ * `claimed_by`/`claim_until`, so nodes sharing a storage never revoke one lease twice, and a dead
+ * node's claims lapse) into a small local queue, and revocations run from it with bounded
+ * concurrency. Candidates are taken round-robin across `target_key`, and each target has its own
+ * in-flight cap, so one dead database cannot starve the others. Nothing is held per lease beyond
+ * the claimed batch, and nothing is loaded at start.
+ */
+export class ExpiryWorker {
+  #deps: ExpiryWorkerDeps
+  #timer: NodeJS.Timeout | undefined
+  #pumping: Promise<void> | undefined
+  #again = false
+  #claimSeq = 0
+  #rotation = 0
+  #keys: { at: number; keys: string[] } | undefined
+  /** Claimed, not started yet. */
+  #queue: LeaseRow[] = []
+  /** Per target: running plus queued. */
+  #held = new Map<string, number>()
+  #running = new Map<string, number>()
+  #total = 0
+  #tasks = new Set<Promise<void>>()
+
+  constructor(deps: ExpiryWorkerDeps) {
+    this.#deps = deps
+  }
+
+  get running(): boolean {
+    return this.#timer !== undefined
+  }
+
+  start(): void {
+    if (this.#timer) return
+    this.#timer = setInterval(() => void this.pump(), this.#deps.settings.tickMs)
+    this.#timer.unref()
+    void this.pump()
+  }
+
+  /** Stops polling, hands unstarted claims back to other nodes, and waits for running work. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer)
+    this.#timer = undefined
+    await this.#pumping
+    const unstarted = this.#queue.splice(0)
+    for (const row of unstarted) bump(this.#held, row.target_key, -1)
+    if (unstarted.length > 0) {
+      await this.#deps.storage.db
+        .updateTable('leases')
+        .set({ claimed_by: null, claim_until: null })
+        .where(
+          'id',
+          'in',
+          unstarted.map((r) => r.id),
+        )
+        .execute()
+        .catch(() => {})
+    }
+    await Promise.allSettled([...this.#tasks])
+    await this.#deps.settled()
+  }
+
+  /** Polls for due rows (single-flight; a call during a poll asks for another one after it). */
+  pump(): Promise<void> {
+    if (this.#pumping) {
+      this.#again = true
+      return this.#pumping
+    }
+    this.#pumping = this.#fill()
+      .catch((err: unknown) => {
+        this.#deps.logger.warn({ err: (err as Error)?.name }, 'lease expiry poll failed')
+      })
+      .finally(() => (this.#pumping = undefined))
+    return this.#pumping
+  }
+
+  /** One synchronous pass for tests and tools: claims what is due and waits for the outcome. */
+  async runOnce(): Promise<number> {
+    this.#keys = undefined
+    const rows = await this.#claim(this.#deps.settings.batchSize)
+    for (const row of rows) bump(this.#held, row.target_key, -1)
+    await Promise.all(rows.map((row) => this.#deps.settle(row, false)))
+    return rows.length
+  }
+
+  async #fill(): Promise<void> {
+    const { settings } = this.#deps
+    do {
+      this.#again = false
+      // Rows of a target at its in-flight cap wait without taking room from the others.
+      const ready = this.#queue.filter(
+        (r) => (this.#running.get(r.target_key) ?? 0) < settings.perTargetLimit,
+      ).length
+      const room = settings.batchSize - ready
+      if (room < Math.min(settings.concurrency, settings.batchSize)) break
+      const rows = await this.#claim(room)
+      this.#queue.push(...rows)
+      this.#dispatch()
+      // Something was due, so more may be: poll again now rather than at the next tick.
+      if (rows.length > 0) this.#again = true
+    } while (this.#again && this.#timer)
+    this.#dispatch()
+  }
+
+  /** Starts queued rows while there are free slots, skipping targets at their cap. */
+  #dispatch(): void {
+    const { concurrency, perTargetLimit } = this.#deps.settings
+    for (let i = 0; i < this.#queue.length && this.#total < concurrency;) {
+      const row = this.#queue[i]!
+      if ((this.#running.get(row.target_key) ?? 0) >= perTargetLimit) {
+        i++
+        continue
+      }
+      this.#queue.splice(i, 1)
+      if (Number(row.claim_until) < (this.#deps.now ?? Date.now)() + 1000) {
+        // Our claim is (almost) over: another node may take the row, so leave it to a new poll.
+        bump(this.#held, row.target_key, -1)
+        continue
+      }
+      this.#start(row)
+    }
+  }
+
+  #start(row: LeaseRow): void {
+    const key = row.target_key
+    this.#total++
+    bump(this.#running, key, 1)
+    const task = this.#deps.settle(row, true).finally(() => {
+      this.#total--
+      bump(this.#running, key, -1)
+      bump(this.#held, key, -1)
+      this.#tasks.delete(task)
+      if (!this.#timer) return
+      this.#dispatch()
+      if (this.#queue.length < this.#deps.settings.concurrency) void this.pump()
+    })
+    this.#tasks.add(task)
+  }
+
+  /**
+   * Every state is due once `next_attempt_at` passes (active: expiry; pending: recovery deadline;
+   * irrevocable: the rare retry), so the queries filter on time alone and stay on their indexes
+   * (SQLite would otherwise scan the whole `(state, next_attempt_at)` range for the claim).
+   *
+   * Picks candidates round-robin across targets (each target's due rows come from the
+   * `(target_key, next_attempt_at)` index, so a poll costs O(targets × batch), not O(due rows)),
+   * then claims them with a compare-and-set; returns the rows won.
+   */
+  async #claim(limit: number): Promise<LeaseRow[]> {
+    const { storage, settings } = this.#deps
+    const now = (this.#deps.now ?? Date.now)()
+    const db = storage.db
+    const keys = await this.#targetKeys(now)
+    const picked: string[] = []
+    const offset = keys.length > 0 ? this.#rotation++ % keys.length : 0
+    // An equal share per target (the rotation gives any remainder to each in turn).
+    const share = Math.max(1, Math.ceil(limit / Math.max(1, keys.length)))
+    for (let i = 0; i < keys.length && picked.length < limit; i++) {
+      const key = keys[(offset + i) % keys.length]!
+      const room = Math.min(
+        settings.perTargetLimit * QUEUE_FACTOR - (this.#held.get(key) ?? 0),
+        share,
+        limit - picked.length,
+      )
+      if (room <= 0) continue
+      const rows = await db
+        .selectFrom('leases')
+        .select('id')
+        .where('target_key', '=', key)
+        .where('next_attempt_at', '<=', now)
+        .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', now)]))
+        .orderBy('next_attempt_at')
+        .limit(room)
+        .execute()
+      for (const r of rows) picked.push(r.id)
+    }
+    if (picked.length === 0) return []
+
+    const tag = `${settings.nodeId}:${++this.#claimSeq}`
+    await db
+      .updateTable('leases')
+      .set({ claimed_by: tag, claim_until: now + settings.claimMs })
+      .where('id', 'in', picked)
+      .where('next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', now)]))
+      .execute()
+    const won = await db
+      .selectFrom('leases')
+      .selectAll()
+      .where('id', 'in', picked)
+      .where('claimed_by', '=', tag)
+      .execute()
+    // Keep the round-robin order of the candidates, so targets interleave in the queue.
+    const order = new Map(picked.map((id, i) => [id, i]))
+    won.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
+    for (const row of won) bump(this.#held, row.target_key, 1)
+    return won
+  }
+
+  /** Distinct target keys by a loose index scan (one index seek per target), cached for a tick. */
+  async #targetKeys(now: number): Promise<string[]> {
+    if (this.#keys && now - this.#keys.at < this.#deps.settings.tickMs) return this.#keys.keys
+    const { rows } = await sql<{ k: string | null }>`
+      with recursive t(k) as (
+        select min(target_key) from leases
+        union all
+        select (select min(target_key) from leases where target_key > t.k) from t where t.k is not null
+      )
+      select k from t where k is not null`.execute(this.#deps.storage.db)
+    const keys = rows.flatMap((r) => (r.k === null ? [] : [r.k]))
+    this.#keys = { at: now, keys }
+    return keys
+  }
+}
+
+function bump(map: Map<string, number>, key: string, by: number): void {
+  const n = (map.get(key) ?? 0) + by
+  if (n <= 0) map.delete(key)
+  else map.set(key, n)
+}

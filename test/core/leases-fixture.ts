@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto'
+import { Core } from '../../src/core/core.js'
+import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
+import type { Backend, LogicalRequest } from '../../src/core/request.js'
+import { createSysBackend } from '../../src/engines/sys/index.js'
+import { registerBuiltins } from '../../src/engines/registry.js'
+import { openStorage, type Storage } from '../../src/storage/storage.js'
+
+/**
+ * What the test engine saw. One recorder can serve several cores (nodes) at once, so tests can
+ * count revocations across nodes. Failing targets throw an error that carries a fake password,
+ * which must never come back out of Stint.
+ */
+export interface Recorder {
+  creates: Array<{ leaseId: string; expireTime: number; stateSeen: string | undefined }>
+  revokes: Array<{ user: string; target: string; node: string; at: number }>
+  renews: Array<{ user: string; expireTime: number }>
+  failCreate: boolean
+  failTargets: Set<string>
+  /** Milliseconds each revocation takes (per target; default 0). */
+  revokeDelay: Map<string, number>
+  /** Runs inside create, after the intent row exists (to race recovery against a slow create). */
+  duringCreate?: (leaseId: string) => Promise<void>
+}
+
+export const LEAKY_SECRET = 'hunter2-very-secret'
+
+export function newRecorder(): Recorder {
+  return {
+    creates: [],
+    revokes: [],
+    renews: [],
+    failCreate: false,
+    failTargets: new Set(),
+    revokeDelay: new Map(),
+    duringCreate: undefined,
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/**
+ * A test-only secrets engine: `GET <mount>/creds/<target>?ttl=&max_ttl=&renewable=` issues a
+ * lease through the core's lease manager; the target name is the lease's `target_key`.
+ */
+export function registerTestEngine(core: Core, recorder: Recorder, node = 'a'): void {
+  core.registerEngine('test-leases', (mount): Backend => ({
+    paths: [
+      {
+        pattern: /^creds\/(?<target>[a-z0-9-]+)$/,
+        operations: {
+          read: async (req: LogicalRequest, params) => {
+            const target = params.target!
+            const user = `v-${target}-${randomBytes(4).toString('hex')}`
+            const issued = await core.leases!.issue({
+              mount,
+              path: req.path,
+              token: req.token!,
+              ttl: Number(req.data.ttl ?? 60),
+              maxTtl: Number(req.data.max_ttl ?? 0),
+              renewable: req.data.renewable !== 'false',
+              internal: { user, target },
+              targetKey: `test/${target}`,
+              create: async (leaseId, expireTime) => {
+                const row = await core.storage.db
+                  .selectFrom('leases')
+                  .select('state')
+                  .where('id', '=', leaseId)
+                  .executeTakeFirst()
+                recorder.creates.push({ leaseId, expireTime, stateSeen: row?.state })
+                await recorder.duringCreate?.(leaseId)
+                if (recorder.failCreate) throw new Error(`create failed password=${LEAKY_SECRET}`)
+              },
+            })
+            return {
+              data: { username: user },
+              secret: { leaseId: issued.leaseId, ttl: issued.ttl, renewable: true },
+            }
+          },
+        },
+      },
+    ],
+    async revokeSecret(internal) {
+      const target = String(internal.target)
+      const delay = recorder.revokeDelay.get(target) ?? 0
+      if (delay > 0) await sleep(delay)
+      if (recorder.failTargets.has(target)) {
+        throw new Error(`connect to postgres://admin:${LEAKY_SECRET}@db/${target} refused`)
+      }
+      recorder.revokes.push({ user: String(internal.user), target, node, at: Date.now() })
+    },
+    async renewSecret(internal, expireTime) {
+      recorder.renews.push({ user: String(internal.user), expireTime })
+    },
+  }))
+}
+
+export const STATIC_KEY = new Uint8Array(32).fill(7)
+
+/** A second (or third) node on an existing, initialised storage, with the test engine. */
+export async function startNode(
+  storageUrl: string,
+  recorder: Recorder,
+  node: string,
+): Promise<{ core: Core; storage: Storage; leases: LeaseManagerControl; close(): Promise<void> }> {
+  const storage = openStorage(storageUrl)
+  const core = new Core({ storage, staticUnsealKey: STATIC_KEY })
+  core.sys = createSysBackend(core, registerBuiltins(core))
+  registerTestEngine(core, recorder, node)
+  await core.seal.autoUnseal()
+  return {
+    core,
+    storage,
+    leases: core.leases as LeaseManagerControl,
+    async close() {
+      await core.seal.seal()
+      await storage.close()
+    },
+  }
+}
+
+/** Waits until `check` holds, polling every 10 ms; throws after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 5000) {
+  const start = Date.now()
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms`)
+    await sleep(10)
+  }
+}
