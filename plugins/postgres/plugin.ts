@@ -1,0 +1,249 @@
+import postgres from 'postgres'
+import { sanitizeMessage } from '../../src/core/sanitize.js'
+import {
+  fillConnectionUrl,
+  parseSqlConfig,
+  redactCredentials,
+  PluginInputError,
+  usesPlaceholders,
+  withTimeout,
+  type ConnectionConfig,
+  type CreateUserRequest,
+  type DatabaseConnection,
+  type DatabasePlugin,
+  type DeleteUserRequest,
+  type PluginDialect,
+  type RotateRootRequest,
+  type UpdateUserRequest,
+} from '../contract.js'
+
+export const postgresDialect: PluginDialect = {
+  identifierQuotes: ['"'],
+  backslashEscapes: false,
+  dollarQuoting: true,
+  maxUsernameLength: 63,
+  defaultUsernameTemplate:
+    '{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}',
+}
+
+/**
+ * PostgreSQL through postgres.js. Creation statements run in one transaction. The default
+ * revocation ends the user for real: NOLOGIN, terminate its sessions, REASSIGN/DROP OWNED (after
+ * the admin grants itself membership, which a least-privilege CREATEROLE admin needs on PG 15),
+ * then DROP ROLE. A missing role is success.
+ */
+export const postgresPlugin: DatabasePlugin = {
+  name: 'postgresql',
+  dialect: postgresDialect,
+  parseConfig(raw) {
+    const config = parseSqlConfig(raw)
+    if (!/^postgres(ql)?:\/\//.test(config.connectionUrl)) {
+      throw new PluginInputError('connection_url must start with postgres:// or postgresql://')
+    }
+    try {
+      new URL(fillConnectionUrl(config, 'x'))
+    } catch {
+      throw new PluginInputError('connection_url is not a valid URL')
+    }
+    return config
+  },
+  connect: (config) => new PostgresConnection(config),
+  redactUrl: redactCredentials,
+}
+
+type Sql = postgres.Sql<Record<string, never>>
+
+class PostgresConnection implements DatabaseConnection {
+  #config: ConnectionConfig
+  #sql: Sql | undefined
+
+  constructor(config: ConnectionConfig) {
+    this.#config = config
+  }
+
+  #secrets(extra: Array<string | undefined> = []): Array<string | undefined> {
+    return [this.#config.password, ...extra]
+  }
+
+  #open(password = this.#config.password, max = this.#config.maxOpenConnections): Sql {
+    const url = fillConnectionUrl(this.#config, password)
+    const credentials = usesPlaceholders(this.#config.connectionUrl)
+      ? {}
+      : {
+          ...(this.#config.username ? { username: this.#config.username } : {}),
+          ...(password ? { password } : {}),
+        }
+    return postgres(url, {
+      ...credentials,
+      max,
+      connect_timeout: this.#config.connectTimeout,
+      idle_timeout: 60,
+      onnotice: () => {},
+      // Prepared statements would be cached per connection for one-off DDL; not worth it.
+      prepare: false,
+    }) as unknown as Sql
+  }
+
+  get #pool(): Sql {
+    this.#sql ??= this.#open()
+    return this.#sql
+  }
+
+  async #run<T>(
+    what: string,
+    fn: () => Promise<T>,
+    secrets: Array<string | undefined> = [],
+  ): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
+      throw new Error(`${what}: ${sanitizeMessage(message, this.#secrets(secrets))}`)
+    }
+  }
+
+  async sessions(username: string): Promise<number> {
+    const rows = await this.#run(
+      'counting sessions',
+      () => this.#pool`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${username}`,
+      [username],
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  async verify(): Promise<void> {
+    const seconds = this.#config.connectTimeout
+    try {
+      await this.#run('connecting to PostgreSQL', () =>
+        withTimeout(this.#pool`SELECT 1`, seconds * 1000, `no answer within ${seconds}s`),
+      )
+    } catch (err) {
+      await this.close().catch(() => {})
+      throw err
+    }
+  }
+
+  async createUser(req: CreateUserRequest): Promise<void> {
+    if (req.statements.length === 0) throw new PluginInputError('creation statements are required')
+    await this.#run('creating user', () => inTransaction(this.#pool, req.statements), [
+      req.username,
+      req.password,
+    ])
+  }
+
+  async updateUser(req: UpdateUserRequest): Promise<void> {
+    const statements: string[] = []
+    if (req.expiration) {
+      statements.push(
+        ...(req.expiration.statements.length > 0
+          ? req.expiration.statements
+          : req.render([`ALTER ROLE "{{name}}" VALID UNTIL '{{expiration}}'`])),
+      )
+    }
+    if (req.password) {
+      statements.push(
+        ...(req.password.statements.length > 0
+          ? req.password.statements
+          : req.render([`ALTER ROLE "{{name}}" WITH PASSWORD '{{password}}'`])),
+      )
+    }
+    if (statements.length === 0) return
+    await this.#run(
+      'updating user',
+      () =>
+        this.#pool.begin(async (tx) => {
+          for (const statement of statements) await tx.unsafe(statement)
+        }),
+      [req.username, req.password?.value],
+    )
+  }
+
+  async deleteUser(req: DeleteUserRequest): Promise<void> {
+    const sql = this.#pool
+    // Generated names are [A-Za-z0-9._-]; quoting still doubles the quote characters.
+    const role = `"${req.username.replace(/"/g, '""')}"`
+    const name = `'${req.username.replace(/'/g, "''")}'`
+    await this.#run(
+      'revoking user',
+      async () => {
+        // Committed on its own first, so nobody logs in between the terminations and the drop.
+        // A missing role (42704) means there is nothing left to revoke.
+        if (!(await existed(sql.unsafe(`ALTER ROLE ${role} NOLOGIN`)))) return
+        const terminate = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${name} AND pid <> pg_backend_pid()`
+        if (req.statements.length > 0) {
+          await sql.unsafe(terminate)
+          await inTransaction(sql, req.statements)
+          return
+        }
+        // One round trip (one implicit transaction). PG 15: REASSIGN/DROP OWNED need the admin
+        // to hold the role's privileges, hence the GRANT.
+        const batch = [
+          terminate,
+          `GRANT ${role} TO CURRENT_USER`,
+          `REASSIGN OWNED BY ${role} TO CURRENT_USER`,
+          `DROP OWNED BY ${role}`,
+          `DROP ROLE IF EXISTS ${role}`,
+        ]
+        await existed(sql.unsafe(batch.join('; ')).simple())
+      },
+      [req.username],
+    )
+  }
+
+  async rotateRoot(req: RotateRootRequest): Promise<void> {
+    if (!this.#config.username)
+      throw new PluginInputError('rotate-root needs a username in the config')
+    await this.#run(
+      'rotating root credentials',
+      async () => {
+        const sql = this.#pool
+        if (req.statements.length > 0) {
+          await sql.begin(async (tx) => {
+            for (const statement of req.statements) await tx.unsafe(statement)
+          })
+        } else {
+          const literal = `'${req.password.replace(/'/g, "''")}'`
+          await sql`ALTER ROLE ${sql(this.#config.username)} WITH PASSWORD ${sql.unsafe(literal)}`
+        }
+        const probe = this.#open(req.password, 1)
+        try {
+          await probe`SELECT 1`
+        } finally {
+          await probe.end({ timeout: 5 })
+        }
+      },
+      [req.password],
+    )
+  }
+
+  async close(): Promise<void> {
+    const sql = this.#sql
+    this.#sql = undefined
+    await sql?.end({ timeout: 1 })
+  }
+}
+
+/** Runs statements atomically; a single statement needs no BEGIN/COMMIT round trips. */
+async function inTransaction(sql: Sql, statements: string[]): Promise<void> {
+  if (statements.length === 1) {
+    await sql.unsafe(statements[0]!)
+    return
+  }
+  await sql.begin(async (tx) => {
+    for (const statement of statements) await tx.unsafe(statement)
+  })
+}
+
+/**
+ * Runs a query; false when it failed with SQLSTATE 42704 (undefined object): the role is gone,
+ * which for a revocation is success.
+ */
+async function existed(query: Promise<unknown>): Promise<boolean> {
+  try {
+    await query
+    return true
+  } catch (err) {
+    if ((err as { code?: string }).code === '42704') return false
+    throw err
+  }
+}
