@@ -1,0 +1,86 @@
+import type { Kysely } from 'kysely'
+import type { ColumnTypes } from './column-types.js'
+
+/** JWT/OIDC config and roles, AppRole roles and secret-ids (stored only as keyed hashes). */
+export async function up(db: Kysely<unknown>, t: ColumnTypes): Promise<void> {
+  await db.schema
+    .createTable('jwt_configs')
+    .addColumn('mount_id', t.key, (c) => c.primaryKey())
+    .addColumn('config', t.text, (c) => c.notNull())
+    .addColumn('client_secret', t.text)
+    .addColumn('updated_at', t.bigint, (c) => c.notNull())
+    .execute()
+
+  await db.schema
+    .createTable('jwt_roles')
+    .addColumn('mount_id', t.key, (c) => c.notNull())
+    .addColumn('name', t.key, (c) => c.notNull())
+    .addColumn('role_type', t.key, (c) => c.notNull())
+    .addColumn('user_claim', t.key, (c) => c.notNull())
+    .addColumn('user_claim_json_pointer', t.int, (c) => c.notNull().defaultTo(0))
+    .addColumn('bound_subject', t.text, (c) => c.notNull())
+    .addColumn('bound_audiences', t.text, (c) => c.notNull())
+    .addColumn('bound_claims_type', t.key, (c) => c.notNull())
+    .addColumn('bound_claims', t.text, (c) => c.notNull())
+    .addColumn('claim_mappings', t.text, (c) => c.notNull())
+    .addColumn('groups_claim', t.key, (c) => c.notNull())
+    .addColumn('expiration_leeway', t.bigint, (c) => c.notNull())
+    .addColumn('not_before_leeway', t.bigint, (c) => c.notNull())
+    .addColumn('clock_skew_leeway', t.bigint, (c) => c.notNull())
+    .addColumn('oidc', t.text, (c) => c.notNull())
+    .addColumn('token_fields', t.text, (c) => c.notNull())
+    .addColumn('created_at', t.bigint, (c) => c.notNull())
+    .addColumn('updated_at', t.bigint, (c) => c.notNull())
+    .addPrimaryKeyConstraint('jwt_roles_pk', ['mount_id', 'name'] as never)
+    .execute()
+
+  await db.schema
+    .createTable('approle_roles')
+    .addColumn('mount_id', t.key, (c) => c.notNull())
+    .addColumn('name', t.key, (c) => c.notNull())
+    .addColumn('role_id_hash', t.key, (c) => c.notNull())
+    .addColumn('role_id', t.text, (c) => c.notNull())
+    .addColumn('bind_secret_id', t.int, (c) => c.notNull())
+    .addColumn('secret_id_bound_cidrs', t.text, (c) => c.notNull())
+    .addColumn('secret_id_num_uses', t.int, (c) => c.notNull())
+    .addColumn('secret_id_ttl', t.bigint, (c) => c.notNull())
+    .addColumn('local_secret_ids', t.int, (c) => c.notNull())
+    .addColumn('token_fields', t.text, (c) => c.notNull())
+    .addColumn('created_at', t.bigint, (c) => c.notNull())
+    .addColumn('updated_at', t.bigint, (c) => c.notNull())
+    .addPrimaryKeyConstraint('approle_roles_pk', ['mount_id', 'name'] as never)
+    .execute()
+  await db.schema
+    .createIndex('approle_roles_role_id')
+    .on('approle_roles')
+    .columns(['mount_id', 'role_id_hash'])
+    .unique()
+    .execute()
+
+  await db.schema
+    .createTable('approle_secret_ids')
+    .addColumn('id', t.key, (c) => c.primaryKey())
+    .addColumn('mount_id', t.key, (c) => c.notNull())
+    .addColumn('role_name', t.key, (c) => c.notNull())
+    .addColumn('accessor', t.key, (c) => c.notNull().unique())
+    .addColumn('metadata', t.text, (c) => c.notNull())
+    .addColumn('cidr_list', t.text, (c) => c.notNull())
+    .addColumn('token_bound_cidrs', t.text, (c) => c.notNull())
+    .addColumn('num_uses', t.int, (c) => c.notNull())
+    .addColumn('remaining_uses', t.int, (c) => c.notNull())
+    .addColumn('ttl', t.bigint, (c) => c.notNull())
+    .addColumn('expires_at', t.bigint)
+    .addColumn('created_at', t.bigint, (c) => c.notNull())
+    .addColumn('updated_at', t.bigint, (c) => c.notNull())
+    .execute()
+  await db.schema
+    .createIndex('approle_secret_ids_role')
+    .on('approle_secret_ids')
+    .columns(['mount_id', 'role_name'])
+    .execute()
+  await db.schema
+    .createIndex('approle_secret_ids_expires')
+    .on('approle_secret_ids')
+    .column('expires_at')
+    .execute()
+}
