@@ -19,7 +19,13 @@ export interface IdentityStore {
   /** Group ids and names the entity belongs to (for access rules and approvals). */
   groupsFor(entityId: string): Promise<Array<{ id: string; name: string }>>
   entity(entityId: string): Promise<
-    | { id: string; name: string; metadata: Record<string, string>; disabled: boolean; aliases: Array<{ mountAccessor: string; name: string; metadata: Record<string, string> }> }
+    | {
+        id: string
+        name: string
+        metadata: Record<string, string>
+        disabled: boolean
+        aliases: Array<{ mountAccessor: string; name: string; metadata: Record<string, string> }>
+      }
     | undefined
   >
 }

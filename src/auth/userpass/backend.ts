@@ -1,0 +1,254 @@
+import type { Core } from '../../core/core.js'
+import type { MountEntry } from '../../core/mounts.js'
+import type { TokenEntry } from '../../core/tokens.js'
+import type { Backend, LogicalRequest, LogicalResponse } from '../../core/request.js'
+import { badRequest, permissionDenied } from '../../core/errors.js'
+import {
+  issueLoginToken,
+  normalizePolicies,
+  parseTokenFields,
+  tokenFieldsResponse,
+} from '../token-fields.js'
+import { stringList } from '../../core/fields.js'
+import { hashPassword, MAX_PASSWORD_LENGTH, prepareDummyHash, verifyPassword } from './password.js'
+import { checkTotp, newTotpSeed, totpUrl } from './totp.js'
+import { LoginThrottle } from './throttle.js'
+import { createUserStore, type User } from './users.js'
+
+export interface UserpassDeps {
+  core: Core
+  mount: MountEntry
+  /** Failed-login counters; one per mount by default. */
+  throttle?: LoginThrottle
+  /** Clock for TOTP checks (epoch ms). */
+  now?: () => number
+}
+
+const INVALID_LOGIN = 'invalid username or password'
+const USERNAME = /^[a-z0-9_][a-z0-9_.@+-]{0,127}$/
+
+/**
+ * The userpass auth method (`auth/userpass/`): users with argon2id password hashes and
+ * `token_*` fields, an optional TOTP second factor, and throttled logins at `login/<username>`.
+ * Usernames are case-insensitive (stored lower-cased), as in Vault.
+ */
+type SecondFactor = (token: TokenEntry, code: string) => Promise<boolean>
+const verifiers = new WeakMap<Core, Map<string, SecondFactor>>()
+
+/** Second-factor checkers by userpass mount, behind `core.verifySecondFactor`. */
+function secondFactors(core: Core): Map<string, SecondFactor> {
+  let byMount = verifiers.get(core)
+  if (!byMount) {
+    const map = new Map<string, SecondFactor>()
+    byMount = map
+    verifiers.set(core, map)
+    core.verifySecondFactor = async (token, code) => {
+      const check = token.mountAccessor ? map.get(token.mountAccessor) : undefined
+      return check ? check(token, code) : false
+    }
+  }
+  return byMount
+}
+
+export function createUserpassBackend(deps: UserpassDeps): Backend {
+  const { core, mount } = deps
+  const throttle = deps.throttle ?? new LoginThrottle()
+  const now = deps.now ?? Date.now
+  prepareDummyHash()
+  const users = createUserStore({
+    storage: core.storage,
+    barrier: core.seal.barrier,
+    mountAccessor: mount.accessor,
+  })
+
+  // Lets JIT access confirm an activation with this user's TOTP (same replay protection).
+  secondFactors(core).set(mount.accessor, async (token, code) => {
+    const user = await users.get(String(token.meta?.username ?? ''))
+    const seed = user?.totpEnrolled ? await users.totpSeed(user) : undefined
+    if (!user || !seed) return false
+    const step = await checkTotp(seed, code.trim(), user.totpLastStep, now())
+    return step !== undefined && (await users.claimTotpStep(user, step))
+  })
+
+  const username = (raw: string | undefined): string => {
+    const name = (raw ?? '').toLowerCase()
+    if (!USERNAME.test(name)) throw badRequest('invalid username')
+    return name
+  }
+  const requireUser = async (raw: string | undefined): Promise<User> => {
+    const user = await users.get(username(raw))
+    if (!user) throw badRequest('username does not exist')
+    return user
+  }
+  const newPassword = (value: unknown): string | undefined => {
+    if (value === undefined || value === null) return undefined
+    if (typeof value !== 'string' || value === '')
+      throw badRequest('password must be a non-empty string')
+    if (value.length > MAX_PASSWORD_LENGTH)
+      throw badRequest(`password is longer than ${MAX_PASSWORD_LENGTH} characters`)
+    return value
+  }
+
+  const writeUser = async (req: LogicalRequest, p: Record<string, string>): Promise<null> => {
+    const name = username(p.username)
+    const existing = await users.get(name)
+    const fields = parseTokenFields(req.data, existing?.fields)
+    if (fields.tokenPolicies.includes('root'))
+      throw badRequest('the root policy cannot be granted by a login')
+    const password = newPassword(req.data.password)
+    if (existing) {
+      await users.update(existing, {
+        fields,
+        passwordHash: password && (await hashPassword(password)),
+      })
+    } else {
+      if (!password) throw badRequest('missing password')
+      await users.create(name, await hashPassword(password), fields)
+    }
+    return null
+  }
+
+  const login = async (
+    req: LogicalRequest,
+    p: Record<string, string>,
+  ): Promise<LogicalResponse> => {
+    const password = req.data.password
+    if (typeof password !== 'string' || password === '') throw badRequest('missing password')
+    const name = (p.username ?? '').toLowerCase()
+    const valid = USERNAME.test(name) && password.length <= MAX_PASSWORD_LENGTH
+    const ticket = throttle.admit(valid ? name : '\0invalid', req.remoteAddress)
+    let user: User | undefined
+    try {
+      user = valid ? await users.get(name) : undefined
+      const ok = await verifyPassword(user?.passwordHash, valid ? password : '')
+      if (!ok || !user) {
+        ticket.failure()
+        throw badRequest(INVALID_LOGIN)
+      }
+      if (user.totpEnrolled) {
+        const code =
+          typeof req.data.totp === 'number' ? String(req.data.totp).padStart(6, '0') : req.data.totp
+        if (typeof code !== 'string' || code.trim() === '') {
+          ticket.release()
+          throw badRequest('TOTP code required')
+        }
+        const seed = await users.totpSeed(user)
+        const step = seed ? await checkTotp(seed, code.trim(), user.totpLastStep, now()) : undefined
+        if (step === undefined || !(await users.claimTotpStep(user, step))) {
+          ticket.failure()
+          throw badRequest('invalid or already used TOTP code')
+        }
+      }
+      ticket.success()
+    } finally {
+      ticket.release()
+    }
+
+    const entityId = core.identity
+      ? await core.identity.resolveAlias({
+          mountAccessor: mount.accessor,
+          mountType: mount.type,
+          name,
+        })
+      : undefined
+    if (entityId && (await core.identity?.entity(entityId))?.disabled) throw permissionDenied()
+    const { auth, warnings } = await issueLoginToken(core, {
+      mount,
+      fields: user.fields,
+      // `mfa` tells JIT access rules (approver_mfa) that this login used a second factor.
+      metadata: user.totpEnrolled ? { username: name, mfa: 'totp' } : { username: name },
+      displayName: name,
+      entityId,
+      path: req.path,
+    })
+    return { auth, warnings: warnings.length ? warnings : undefined }
+  }
+
+  return {
+    paths: [
+      {
+        pattern: /^users\/?$/,
+        operations: { list: async () => ({ data: { keys: await users.list() } }) },
+      },
+      {
+        pattern: /^users\/(?<username>[^/]+)$/,
+        existence: async (_req, p) =>
+          (await users.get((p.username ?? '').toLowerCase())) !== undefined,
+        operations: {
+          read: async (_req, p) => {
+            const user = await users.get(username(p.username))
+            if (!user) return null
+            const f = user.fields
+            return {
+              data: {
+                ...tokenFieldsResponse(f),
+                policies: f.tokenPolicies,
+                ttl: f.tokenTtl,
+                max_ttl: f.tokenMaxTtl,
+                bound_cidrs: f.tokenBoundCidrs,
+                totp_enabled: user.totpEnrolled,
+              },
+            }
+          },
+          create: writeUser,
+          update: writeUser,
+          delete: async (_req, p) => {
+            await users.delete(username(p.username))
+            return null
+          },
+        },
+      },
+      {
+        pattern: /^users\/(?<username>[^/]+)\/password$/,
+        operations: {
+          update: async (req, p) => {
+            const user = await requireUser(p.username)
+            const password = newPassword(req.data.password)
+            if (!password) throw badRequest('missing password')
+            await users.update(user, { passwordHash: await hashPassword(password) })
+            return null
+          },
+        },
+      },
+      {
+        pattern: /^users\/(?<username>[^/]+)\/policies$/,
+        operations: {
+          update: async (req, p) => {
+            const user = await requireUser(p.username)
+            const raw = req.data.token_policies ?? req.data.policies
+            const policies = normalizePolicies(stringList(raw, 'token_policies'))
+            if (policies.includes('root'))
+              throw badRequest('the root policy cannot be granted by a login')
+            await users.update(user, { fields: { ...user.fields, tokenPolicies: policies } })
+            return null
+          },
+        },
+      },
+      {
+        pattern: /^users\/(?<username>[^/]+)\/totp$/,
+        operations: {
+          read: async (_req, p) => ({
+            data: { enabled: (await requireUser(p.username)).totpEnrolled },
+          }),
+          update: async (_req, p) => {
+            const user = await requireUser(p.username)
+            const seed = newTotpSeed()
+            await users.setTotpSeed(user, seed)
+            return { data: { url: totpUrl(user.username, seed) } }
+          },
+          delete: async (_req, p) => {
+            const user = await users.get(username(p.username))
+            if (user) await users.setTotpSeed(user, null)
+            return null
+          },
+        },
+      },
+      {
+        pattern: /^login\/(?<username>[^/]+)$/,
+        unauthenticated: true,
+        operations: { update: login },
+      },
+    ],
+    cleanup: () => users.deleteAll(),
+  }
+}
