@@ -1,0 +1,219 @@
+import { badRequest } from '../core/errors.js'
+import { parseDuration } from '../core/duration.js'
+import type { LogicalRequest, PathDef } from '../core/request.js'
+import type { RuleStore } from './rules.js'
+import type { Notifiers } from './notifiers.js'
+import type { AccessService } from './service.js'
+import type { RequestState, RequestStore } from './requests.js'
+
+const STATES: RequestState[] = [
+  'pending',
+  'approved',
+  'active',
+  'denied',
+  'expired',
+  'cancelled',
+  'ended',
+]
+
+/**
+ * `sys/access/*`, designed in Vault's style (Vault has no equivalent API):
+ *
+ * | path | operations |
+ * |---|---|
+ * | `sys/access/rules/<name>` | read, write (JSON rule), delete; LIST `sys/access/rules` |
+ * | `sys/access/notifiers/<name>` | read (no URL or key), write, delete; LIST |
+ * | `sys/access/requests` | write: create `{path, duration, justification, ticket, start_time}`; LIST with `?state=`, `?filter=mine|approvable` |
+ * | `sys/access/requests/<id>` | read (`?wait=30s` long-polls while pending) |
+ * | `sys/access/requests/<id>/approve|deny|cancel|end|extend|review|activate` | write |
+ * | `sys/access/break-glass` | write `{path, justification, duration}` |
+ * | `sys/access/report/unused` | read: ended grants that were never used |
+ */
+export function accessPaths(deps: {
+  service: AccessService
+  rules: RuleStore
+  requests: RequestStore
+  notifiers: Notifiers
+}): PathDef[] {
+  const { service, rules, requests, notifiers } = deps
+  const text = (req: LogicalRequest, ...names: string[]) => {
+    for (const n of names) if (typeof req.data[n] === 'string') return req.data[n] as string
+    return ''
+  }
+  const shown = async (r: Parameters<AccessService['view']>[0], detailed = true) => ({
+    data: await service.view(r, detailed),
+  })
+
+  return [
+    {
+      pattern: /^access\/rules\/?$/,
+      operations: { list: async () => ({ data: { keys: await rules.names() } }) },
+    },
+    {
+      pattern: /^access\/rules\/(?<name>[^/]+)$/,
+      operations: {
+        read: async (_req, p) => {
+          const rule = await rules.get(p.name!)
+          return rule ? { data: { name: rule.name, ...rule.raw } } : null
+        },
+        update: async (req, p) => {
+          const body =
+            typeof req.data.rule === 'string'
+              ? parseJson(req.data.rule)
+              : (req.data.rule ?? req.data)
+          await rules.write(p.name!, body)
+          return null
+        },
+        delete: async (_req, p) => {
+          await rules.delete(p.name!)
+          return null
+        },
+      },
+    },
+    {
+      pattern: /^access\/notifiers\/?$/,
+      operations: { list: async () => ({ data: { keys: await notifiers.names() } }) },
+    },
+    {
+      pattern: /^access\/notifiers\/(?<name>[^/]+)$/,
+      operations: {
+        read: async (_req, p) => {
+          const n = await notifiers.read(p.name!)
+          return n ? { data: n } : null
+        },
+        update: async (req, p) => {
+          const { generatedKey } = await notifiers.write(p.name!, req.data)
+          // The signing key is shown once, when Stint generated it.
+          return generatedKey ? { data: { secret: generatedKey } } : null
+        },
+        delete: async (_req, p) => {
+          await notifiers.delete(p.name!)
+          return null
+        },
+      },
+    },
+    {
+      pattern: /^access\/requests\/?$/,
+      operations: {
+        update: async (req) => shown(await service.create(req.token!, req.data), false),
+        list: async (req) => {
+          const state = req.data.state === undefined ? undefined : String(req.data.state)
+          if (state !== undefined && !STATES.includes(state as RequestState))
+            throw badRequest(`state must be one of ${STATES.join(', ')}`)
+          const filter = String(req.data.filter ?? '')
+          const me = await service.actorOf(req.token!)
+          let list = await requests.list({
+            state: state as RequestState | undefined,
+            requester: filter === 'mine' ? me.key : undefined,
+          })
+          if (filter === 'approvable') {
+            const mine = new Set(me.groups)
+            const approvable = []
+            for (const r of list) {
+              if (r.state !== 'pending' || r.requester.key === me.key) continue
+              const rule = await rules.get(r.ruleName)
+              if (rule?.approvals.some((f) => mine.has(f.group))) approvable.push(r)
+            }
+            list = approvable
+          } else if (filter !== '' && filter !== 'mine' && filter !== 'all') {
+            throw badRequest('filter must be "mine", "approvable" or "all"')
+          }
+          const keyInfo: Record<string, unknown> = {}
+          for (const r of list) {
+            keyInfo[r.id] = {
+              path: r.path,
+              state: r.state,
+              kind: r.kind,
+              requester: r.requester.displayName,
+              duration: r.duration,
+              created_at: new Date(r.createdAt).toISOString(),
+              ends_at: r.endsAt ? new Date(r.endsAt).toISOString() : null,
+              break_glass: r.breakGlass,
+              review_required: r.review?.required ?? false,
+            }
+          }
+          return { data: { keys: list.map((r) => r.id), key_info: keyInfo } }
+        },
+      },
+    },
+    {
+      pattern: /^access\/requests\/(?<id>[^/]+)$/,
+      operations: {
+        read: async (req, p) => {
+          const wait = req.data.wait === undefined ? 0 : parseDuration(req.data.wait, 'wait')
+          const request = wait > 0 ? await service.wait(p.id!, wait) : await requests.require(p.id!)
+          return shown(request)
+        },
+      },
+    },
+    {
+      pattern:
+        /^access\/requests\/(?<id>[^/]+)\/(?<action>approve|deny|cancel|end|extend|review|activate)$/,
+      operations: {
+        update: async (req, p) => {
+          const id = p.id!
+          switch (p.action) {
+            case 'approve':
+              return shown(await service.decide(req.token!, id, 'approve', text(req, 'comment')))
+            case 'deny':
+              return shown(
+                await service.decide(req.token!, id, 'deny', text(req, 'reason', 'comment')),
+              )
+            case 'cancel':
+              return shown(await service.cancel(req.token!, id))
+            case 'end':
+              return shown(await service.end(req.token!, id))
+            case 'extend':
+              return shown(await service.extend(req.token!, id, req.data))
+            case 'activate':
+              return shown(await service.activate(req.token!, id, text(req, 'totp', 'code')))
+            default:
+              return shown(await service.review(req.token!, id, text(req, 'note', 'comment')))
+          }
+        },
+      },
+    },
+    {
+      pattern: /^access\/break-glass$/,
+      operations: { update: async (req) => shown(await service.breakGlass(req.token!, req.data)) },
+    },
+    {
+      pattern: /^access\/report\/unused$/,
+      operations: {
+        read: async () => {
+          const ended = [
+            ...(await requests.list({ state: 'ended' })),
+            ...(await requests.list({ state: 'active' })),
+          ]
+          const unused = ended.filter((r) => r.kind !== 'extension' && r.credsIssued === 0)
+          const noSessions = ended.filter(
+            (r) => r.kind !== 'extension' && r.credsIssued > 0 && !r.sessionsSeen,
+          )
+          const row = (r: (typeof ended)[number]) => ({
+            id: r.id,
+            path: r.path,
+            requester: r.requester.displayName,
+            state: r.state,
+            duration: r.duration,
+            created_at: new Date(r.createdAt).toISOString(),
+          })
+          return {
+            data: {
+              unused: unused.map(row),
+              credentials_never_connected: noSessions.map(row),
+              grants_considered: ended.length,
+            },
+          }
+        },
+      },
+    },
+  ]
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw badRequest('rule must be JSON')
+  }
+}
