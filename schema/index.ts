@@ -1,6 +1,13 @@
 import type { Kysely } from 'kysely'
 import type { ColumnTypes } from './column-types.js'
 import * as m0001 from './0001-core.js'
+import * as m0002 from './0002-kv.js'
+import * as m0003 from './0003-leases.js'
+import * as m0004 from './0004-database.js'
+import * as m0005 from './0005-auth-roles.js'
+import * as m0006 from './0006-identity-userpass.js'
+import * as m0007 from './0007-audit.js'
+import * as m0008 from './0008-access.js'
 
 export interface SchemaMigration {
   name: string
@@ -13,4 +20,11 @@ export interface SchemaMigration {
  */
 export const migrations: SchemaMigration[] = [
   { name: '0001-core', up: m0001.up },
+  { name: '0002-kv', up: m0002.up },
+  { name: '0003-leases', up: m0003.up },
+  { name: '0004-database', up: m0004.up },
+  { name: '0005-auth-roles', up: m0005.up },
+  { name: '0006-identity-userpass', up: m0006.up },
+  { name: '0007-audit', up: m0007.up },
+  { name: '0008-access', up: m0008.up },
 ]

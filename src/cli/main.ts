@@ -1,3 +1,4 @@
+import { UsageError } from './args.js'
 import type { Command } from './command.js'
 import { processIo, type CliIo } from './io.js'
 import { serverCommand } from './commands/server.js'
@@ -38,6 +39,8 @@ export const commands: Record<string, Command> = {
   secrets: secretsCommand,
   auth: authCommand,
   lease: leaseCommand,
+  access: async (argv, io) => (await import('./commands/access.js')).accessCommand(argv, io),
+  audit: async (argv, io) => (await import('./commands/audit.js')).auditCommand(argv, io),
 }
 
 const usage = `Usage: stint <command> [args]
@@ -52,6 +55,7 @@ Common commands:
   status      Print seal and HA status
 
 Other commands:
+  audit       Interact with audit devices and verify audit logs
   auth        Interact with auth methods
   kv          Interact with the KV secrets engine
   lease       Interact with leases
@@ -83,7 +87,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return await command(rest, io)
   } catch (err) {
     io.stderr.write(`Error: ${(err as Error).message}\n`)
-    return 1
+    return err instanceof UsageError ? 2 : 1
   }
 }
 
@@ -95,11 +99,7 @@ export function main(argv: string[]): Promise<number> {
 const isEntry = process.argv[1] && /(?:main\.ts|stint(?:\.js)?)$/.test(process.argv[1])
 if (isEntry) {
   main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code
-      // `server` keeps the event loop alive on its own; everything else may exit now.
-      if (process.argv[2] !== 'server') process.exit(code)
-    },
+    (code) => process.exit(code),
     (err: unknown) => {
       console.error(`Error: ${(err as Error).message}`)
       process.exit(1)
