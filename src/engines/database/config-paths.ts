@@ -53,7 +53,7 @@ export function configPaths(ctx: DatabaseContext): PathDef[] {
     const passwordPolicy = optionalString(data.password_policy, 'password_policy') ?? ''
     if (passwordPolicy !== '') {
       throw badRequest(
-        'password_policy is not supported yet (sys/policies/password is not implemented)',
+        'password_policy is not supported: Stint has no sys/policies/password; passwords are 20+ random characters',
       )
     }
     const usernameTemplate =
