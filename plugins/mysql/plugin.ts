@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise'
-import { sanitizeMessage } from '../../src/core/sanitize.js'
+import { sanitized } from '../../src/core/sanitize.js'
 import {
   fillConnectionUrl,
   parseSqlConfig,
@@ -136,12 +136,7 @@ class MysqlConnection implements DatabaseConnection {
     fn: () => Promise<T>,
     secrets: Array<string | undefined> = [],
   ): Promise<T> {
-    try {
-      return await fn()
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err)
-      throw new Error(`${what}: ${sanitizeMessage(message, [this.#config.password, ...secrets])}`)
-    }
+    return sanitized(what, fn, [this.#config.password, ...secrets])
   }
 
   async sessions(username: string): Promise<number> {

@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import { sanitizeMessage } from '../../src/core/sanitize.js'
+import { sanitized } from '../../src/core/sanitize.js'
 import {
   fillConnectionUrl,
   parseSqlConfig,
@@ -94,12 +94,7 @@ class PostgresConnection implements DatabaseConnection {
     fn: () => Promise<T>,
     secrets: Array<string | undefined> = [],
   ): Promise<T> {
-    try {
-      return await fn()
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err)
-      throw new Error(`${what}: ${sanitizeMessage(message, this.#secrets(secrets))}`)
-    }
+    return sanitized(what, fn, this.#secrets(secrets))
   }
 
   async sessions(username: string): Promise<number> {

@@ -28,3 +28,19 @@ export function sanitizeError(err: unknown, secrets: Array<string | undefined> =
   const text = err instanceof Error ? err.message : String(err)
   return sanitizeMessage(text, secrets)
 }
+
+/**
+ * Runs `work`; if it throws, rethrows `<what>: <sanitised message>` so driver errors never carry
+ * a password, DSN or token further (plugins wrap every call to a target in this).
+ */
+export async function sanitized<T>(
+  what: string,
+  work: () => Promise<T>,
+  secrets: Array<string | undefined> = [],
+): Promise<T> {
+  try {
+    return await work()
+  } catch (err) {
+    throw new Error(`${what}: ${sanitizeError(err, secrets)}`)
+  }
+}
