@@ -136,10 +136,13 @@ export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
     return parsed.get(name)?.policy ?? null
   }
 
+  let rootAcl: Acl | undefined
   async function acl(names: string[], ctx: AclContext = {}): Promise<Acl> {
     const unique = [...new Set(names.map((n) => n.toLowerCase()))].sort()
-    if (unique.includes('root'))
-      return compileAcl([{ name: 'root', text: '', rules: [], templated: false }])
+    if (unique.includes('root')) {
+      rootAcl ??= compileAcl([{ name: 'root', text: '', rules: [], templated: false }])
+      return rootAcl
+    }
     const policies = await loadPolicies(unique)
     const present = policies.filter((p): p is Policy => p !== null)
     const templated = present.some((p) => p.templated)
