@@ -195,7 +195,7 @@ export class TokenStore {
 
   /** Finds a live token; expired tokens are revoked on sight and reported as missing. */
   async lookup(token: string): Promise<TokenEntry | undefined> {
-    if (typeof token !== 'string' || token.length < 8 || token.length > 512) return undefined
+    if (typeof token !== 'string' || token.length === 0 || token.length > 512) return undefined
     const id = this.hash(token)
     const now = nowMs()
     const cached = this.#cache.get(id)

@@ -260,6 +260,21 @@ describe('TTLs', () => {
   })
 })
 
+describe('custom token ids', () => {
+  it('accepts a short id chosen by a root token, as dev mode does with -dev-root-token-id=root', async () => {
+    const res = await server.call('POST', 'auth/token/create', {
+      body: { id: 'abc', policies: ['default'] },
+    })
+    expect(res.status).toBe(200)
+    expect(res.body.auth.client_token).toBe('abc')
+    const self = await server.call('GET', 'auth/token/lookup-self', { token: 'abc' })
+    expect(self.status).toBe(200)
+    expect(self.body.data.id).toBe('abc')
+    const bad = await server.call('POST', 'auth/token/create', { body: { id: 'has space' } })
+    expect(bad.status).toBe(400)
+  })
+})
+
 describe('num_uses', () => {
   it('lets a num_uses=2 token make two requests, then refuses it', async () => {
     const res = await create({ policies: ['reader'], num_uses: 2 })

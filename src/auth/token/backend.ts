@@ -30,6 +30,8 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
       const noParent = optionalBool(d.no_parent, 'no_parent') ?? false
       if (noParent && !sudo && !orphanEndpoint)
         throw badRequest('root or sudo privileges required to create orphan token')
+      if (d.id !== undefined && (typeof d.id !== 'string' || d.id.length > 512 || /\s/.test(d.id)))
+        throw badRequest('id must be a string of at most 512 characters without spaces')
       if (d.id !== undefined && !sudo)
         throw badRequest('root or sudo privileges required to specify token id')
       const period = parseDuration(d.period, 'period')
