@@ -55,6 +55,7 @@ Common commands:
   status      Print seal and HA status
 
 Other commands:
+  access      Request, approve and end just-in-time access
   audit       Interact with audit devices and verify audit logs
   auth        Interact with auth methods
   kv          Interact with the KV secrets engine
