@@ -7,6 +7,7 @@ import { nowMs } from '../storage/storage.js'
 import { autoApproves, pathMatches, type AccessRule, type RuleStore } from './rules.js'
 import {
   approvalsSatisfied,
+  requireOwner,
   type AccessRequest,
   type Actor,
   type RequestStore,
@@ -372,7 +373,7 @@ export function createAccessService(deps: {
     async cancel(token: TokenEntry, id: string): Promise<AccessRequest> {
       const request = await requests.require(id)
       const actor = await actorOf(token)
-      if (actor.key !== request.requester.key) throw permissionDenied()
+      requireOwner(request, actor)
       if (request.state !== 'pending' && request.state !== 'approved') {
         throw badRequest(
           `the request is ${request.state}; only pending or approved requests can be cancelled`,
@@ -388,9 +389,7 @@ export function createAccessService(deps: {
       const request = await requests.require(id)
       const actor = await actorOf(token)
       const rule = await rules.get(request.ruleName)
-      const isApprover =
-        rule?.approvals.some((f) => actor.groups.includes(f.group)) ||
-        token.policies.includes('root')
+      const isApprover = approverOf(rule, actor, token)
       if (actor.key !== request.requester.key && !isApprover) throw permissionDenied()
       if (request.state !== 'active' && request.state !== 'approved') {
         throw badRequest(
@@ -410,7 +409,7 @@ export function createAccessService(deps: {
     ): Promise<AccessRequest> {
       const parent = await requests.require(id)
       const actor = await actorOf(token)
-      if (actor.key !== parent.requester.key) throw permissionDenied()
+      requireOwner(parent, actor)
       if (parent.kind === 'extension')
         throw badRequest('extend the original request, not an extension')
       if (parent.state !== 'active' && parent.state !== 'approved')
@@ -521,7 +520,7 @@ export function createAccessService(deps: {
     async activate(token: TokenEntry, id: string, code: string): Promise<AccessRequest> {
       const request = await requests.require(id)
       const actor = await actorOf(token)
-      if (actor.key !== request.requester.key) throw permissionDenied()
+      requireOwner(request, actor)
       if (request.state !== 'approved')
         throw badRequest(`the request is ${request.state}, not approved`)
       const rule = await rules.get(request.ruleName)
@@ -547,9 +546,7 @@ export function createAccessService(deps: {
         throw badRequest('this request has already been reviewed')
       const rule = await rules.get(request.ruleName)
       const actor = await actorOf(token)
-      const isApprover =
-        rule?.approvals.some((f) => actor.groups.includes(f.group)) ||
-        token.policies.includes('root')
+      const isApprover = approverOf(rule, actor, token)
       if (!isApprover) throw new ApiError(403, 'only approvers may review a break-glass request')
       if (actor.key === request.requester.key)
         throw new ApiError(403, 'you may not review your own break-glass request')
@@ -672,6 +669,14 @@ export function createAccessService(deps: {
       if (!r.sessionsSeen && r.credsIssued > 0) await sampleSessions(r)
     }
     await notifiers.deliverDue()
+  }
+
+  /** Whether the actor may act for the rule's approvers (a member of one of its groups, or root). */
+  function approverOf(rule: AccessRule | undefined, actor: Actor, token: TokenEntry): boolean {
+    return (
+      rule?.approvals.some((f) => actor.groups.includes(f.group)) === true ||
+      token.policies.includes('root')
+    )
   }
 
   /** Evidence of use: asks the target whether the grant's users have sessions open. */
