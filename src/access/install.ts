@@ -34,7 +34,7 @@ export function installAccess(
   })
   const service = createAccessService({ core, rules, requests, notifiers, options })
   services.set(core, service)
-  core.guards.push((ctx) => service.guard(ctx))
+  core.guards.push((ctx) => (rules.mayGuard(ctx.req.path) ? service.guard(ctx) : undefined))
 
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined

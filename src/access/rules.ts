@@ -228,6 +228,14 @@ export function createRuleStore(deps: { storage: Storage }) {
     async get(name: string): Promise<AccessRule | undefined> {
       return (await load()).find((r) => r.name === name)
     },
+    /**
+     * False only when the cached rules are fresh and none guards `path`: the request guard's
+     * synchronous shortcut (most requests hit no rule).
+     */
+    mayGuard(path: string): boolean {
+      if (!cache || nowMs() - cache.at >= 2_000) return true
+      return cache.rules.some((r) => r.paths.some((g) => pathMatches(g, path)))
+    },
     /** The rule that guards a path (the first by name when several do). */
     async forPath(path: string): Promise<AccessRule | undefined> {
       const rules = await load()

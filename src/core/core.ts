@@ -36,9 +36,10 @@ export interface AuditBroker {
  * refuse, and may return a hook that sees the handler's response before it is audited and sent
  * (to cap a lease to a grant's end, or to record that a grant was used).
  */
-export type RequestGuard = (
-  ctx: RequestContext,
-) => Promise<void | ((response: LogicalResponse | null) => Promise<void>)>
+export type RequestGuard = (ctx: RequestContext) => GuardResult | Promise<GuardResult>
+
+/** What a guard returns: nothing, or a hook that sees the response. */
+export type GuardResult = void | ((response: LogicalResponse | null) => Promise<void>)
 
 /** Everything the pipeline learned about a request, shared with audit and guards. */
 export interface RequestContext {
@@ -94,6 +95,7 @@ export class Core {
   /** The sys/ backend; served even while sealed for its `allowSealed` paths. */
   sys: Backend | undefined
   #workers: Array<{ start(): void; stop(): Promise<void> }> = []
+  #aclMemo = new WeakMap<TokenEntry, { generation: number; acl: Acl; policies: string[] }>()
 
   constructor(options: CoreOptions) {
     this.storage = options.storage
@@ -168,8 +170,14 @@ export class Core {
   }
 
   async aclFor(token: TokenEntry): Promise<{ acl: Acl; policies: string[] }> {
+    // A token without an entity has a fixed policy list: its ACL is kept on the (briefly cached)
+    // token entry until a policy changes. Entity tokens ask the identity store every time.
+    const generation = this.policies.generation()
+    const memo = token.entityId ? undefined : this.#aclMemo.get(token)
+    if (memo && memo.generation === generation) return memo
     const { all } = await this.effectivePolicies(token)
     const acl = await this.policies.acl(all, { entityId: token.entityId })
+    if (!token.entityId) this.#aclMemo.set(token, { generation, acl, policies: all })
     return { acl, policies: all }
   }
 
@@ -269,7 +277,9 @@ export class Core {
       if (!decision.allowed) throw permissionDenied()
       ctx.grantingPolicies = decision.grantingPolicies
       for (const guard of this.guards) {
-        const after = await guard(ctx)
+        // Most guards have nothing to check for most requests and answer synchronously.
+        let after = guard(ctx)
+        if (after instanceof Promise) after = await after
         if (after) afterHooks.push(after)
       }
     }

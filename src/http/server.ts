@@ -3,6 +3,9 @@ import https from 'node:https'
 import type { Socket } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
+import { ApiError } from '../core/errors.js'
+import { apiHandlerOf } from './app.js'
+import type { ApiHandler, RawRequest } from './api.js'
 
 const LIST_LINE = Buffer.from('LIST /')
 const STAND_IN = Buffer.from('LOCK')
@@ -39,6 +42,8 @@ export interface RunningServer {
  */
 export async function listen(app: Hono, options: ListenOptions): Promise<RunningServer> {
   const listener = getRequestListener(app.fetch)
+  // /v1 goes straight from Node's request objects to the API (no WHATWG Request/Response).
+  const api = apiHandlerOf(app)
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key })
     : http.createServer()
@@ -73,7 +78,8 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
     res.once('close', () => inFlight.delete(res))
     if (socket[kList] && req.method === 'LOCK') req.method = 'LIST'
     socket[kList] = false
-    void listener(req, res)
+    if (api && req.url?.startsWith('/v1/')) void serveApi(api, req, res)
+    else void listener(req, res)
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -94,4 +100,56 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
         server.closeIdleConnections()
       }),
   }
+}
+
+async function serveApi(
+  api: ApiHandler,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  try {
+    const out = await api(fromIncoming(req))
+    res.writeHead(out.status, out.headers)
+    res.end(out.body ?? undefined)
+  } catch {
+    // The handler turns every error into a response; this is only a last resort.
+    if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' })
+    res.end('{"errors":["internal error"]}')
+  }
+}
+
+function fromIncoming(req: http.IncomingMessage): RawRequest {
+  const headers = req.headers as Record<string, string | string[] | undefined>
+  for (const key in headers) {
+    const value = headers[key]
+    if (Array.isArray(value)) headers[key] = value.join(', ')
+  }
+  return {
+    method: req.method ?? 'GET',
+    target: req.url ?? '/',
+    headers: headers as Record<string, string | undefined>,
+    readBody: (maxBytes) => readIncoming(req, maxBytes),
+    remoteAddress: req.socket.remoteAddress,
+    remotePort: req.socket.remotePort,
+  }
+}
+
+function readIncoming(req: http.IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBytes) {
+        req.off('data', onData)
+        req.resume()
+        reject(new ApiError(413, 'request body too large'))
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.once('error', reject)
+  })
 }

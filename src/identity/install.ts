@@ -13,9 +13,12 @@ export function installIdentity(core: Core): BackendFactory {
   const store = createIdentityStore({ storage: core.storage })
   core.identity = store
   core.identityPolicies = (entityId) => store.policiesFor(entityId)
-  core.guards.push(async function refuseDisabledEntity(ctx) {
+  core.guards.push(function refuseDisabledEntity(ctx) {
     const entityId = ctx.req.token?.entityId
-    if (entityId && (await store.isDisabled(entityId))) throw permissionDenied()
+    if (!entityId) return
+    return store.isDisabled(entityId).then((disabled) => {
+      if (disabled) throw permissionDenied()
+    })
   })
   core.mounts.onBeforeDisable(async (entry) => {
     if (entry.kind === 'auth') await store.deleteAliasesForMount(entry.accessor)

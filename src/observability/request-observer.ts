@@ -1,43 +1,40 @@
-import type { MiddlewareHandler } from 'hono'
 import { matchPath, type Core } from '../core/core.js'
 import type { Backend, LogicalRequest } from '../core/request.js'
 import { metricsFor } from './metrics.js'
 
-declare module 'hono' {
-  interface ContextVariableMap {
-    /** The logical request built from the HTTP one (set by the /v1 handler). */
-    stintRequest: LogicalRequest
-  }
+/** One finished /v1 request, as the HTTP layer saw it. */
+export interface FinishedRequest {
+  requestId: string
+  method: string
+  status: number
+  durationSeconds: number
+  /** The logical request, when the HTTP one could be turned into one. */
+  req?: LogicalRequest
 }
 
 /**
- * Middleware that, after each /v1 request, counts it in the metrics and writes one structured log
- * line: request id, method, mount, route pattern, operation, status and duration. It never logs
- * the raw path, the query string, headers or the body (any of them can carry secrets).
+ * After each /v1 request: counts it in the metrics and writes one structured log line (request
+ * id, method, mount, route pattern, operation, status and duration). It never logs the raw path,
+ * the query string, headers or the body (any of them can carry secrets).
  */
-export function observeRequests(core: Core): MiddlewareHandler {
+export function createRequestObserver(core: Core): (done: FinishedRequest) => void {
   const metrics = metricsFor(core)
-  return async function observeRequest(c, next) {
-    const started = performance.now()
-    await next()
-    const durationSeconds = (performance.now() - started) / 1000
-    const req = c.get('stintRequest') as LogicalRequest | undefined
+  return function observeRequest({ req, method, status, durationSeconds, requestId }) {
     const route = req ? routeOf(core, req) : 'invalid'
-    const status = c.res.status
     const mountType = req?.mount?.type ?? ''
     metrics.observeRequest({
       route,
       mountType,
       operation: req?.operation ?? '',
-      method: c.req.method,
+      method,
       status,
       durationSeconds,
     })
     // One line per request at debug level (the audit log is the record of requests); failures warn.
     if (status < 500 && !core.logger.isLevelEnabled('debug')) return
     const line = {
-      request_id: c.res.headers.get('x-request-id') ?? req?.id,
-      method: c.req.method,
+      request_id: requestId,
+      method,
       mount_point: req?.mount?.path ?? '',
       mount_type: mountType,
       route,

@@ -57,6 +57,8 @@ export interface PolicyStore {
   acl(names: string[], ctx?: AclContext): Promise<Acl>
   /** Drops cached policies (one, or all) and compiled ACLs, e.g. after another node wrote. */
   invalidate(name?: string): void
+  /** Moves on every invalidation: an ACL obtained under one generation is valid until it moves. */
+  generation(): number
 }
 
 export interface PolicyStoreDeps {
@@ -234,6 +236,7 @@ export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
 
     acl,
     invalidate,
+    generation: () => generation,
   }
 }
 
