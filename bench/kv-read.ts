@@ -7,8 +7,10 @@ import { startTarget, type RunningTarget } from './support/child.js'
  * keep-alive sockets, fixed concurrency) runs in this one.
  *
  * - hello-world: `@hono/node-server` serving one `GET /` route;
- * - unauthenticated no-op: `GET /v1/sys/seal-status` (no token, no ACL, no storage);
- * - authenticated no-op: `GET /v1/auth/token/lookup-self` (token lookup + ACL);
+ * - unauthenticated no-op: `GET /v1/noop/open`, a route of a benchmark-only engine that answers
+ *   `{"ok": true}` without a token;
+ * - authenticated no-op: `GET /v1/noop/closed`, the same handler behind a token and the ACL, so
+ *   the pair differs only by authentication;
  * - KV read: `GET /v1/secret/data/bench/app`, a 256-byte value, with a non-root token.
  *
  * Scenarios are interleaved over several rounds and the median is kept, so a machine whose load
@@ -48,7 +50,7 @@ export async function run(): Promise<void> {
       {
         name: 'stint no-op, unauthenticated',
         target: stint,
-        load: { address: stint.address, method: 'GET', path: '/v1/sys/seal-status' },
+        load: { address: stint.address, method: 'GET', path: '/v1/noop/open' },
       },
       {
         name: 'stint no-op, authenticated',
@@ -56,7 +58,7 @@ export async function run(): Promise<void> {
         load: {
           address: stint.address,
           method: 'GET',
-          path: '/v1/auth/token/lookup-self',
+          path: '/v1/noop/closed',
           headers,
         },
       },
@@ -66,6 +68,24 @@ export async function run(): Promise<void> {
         load: { address: stint.address, method: 'GET', path: `/v1/${stint.secretPath}`, headers },
       },
     ]
+    // `BENCH_SCENARIOS=kv` (substrings of names) profiles one path alone; ratios need all four.
+    const only = (process.env.BENCH_SCENARIOS ?? '').split(',').filter(Boolean)
+    if (only.length) {
+      for (const s of scenarios) {
+        if (!only.some((o) => s.name.includes(o))) continue
+        const r = await runLoad({
+          ...s.load,
+          connections,
+          durationMs,
+          warmupMs: 1500,
+          targetCpuUs: () => s.target.cpuUs(),
+        })
+        console.log(
+          `  ${s.name.padEnd(30)} ${r.rps.toFixed(0).padStart(7)} req/s  ${r.cpuUsPerRequest!.toFixed(0).padStart(5)} µs CPU/req`,
+        )
+      }
+      return
+    }
     const samples = scenarios.map(() => [] as LoadResult[])
     for (let round = 0; round < rounds; round++) {
       for (const [i, s] of scenarios.entries()) {

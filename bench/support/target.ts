@@ -53,6 +53,16 @@ async function startStint(): Promise<{ info: TargetInfo; stop(): Promise<void> }
     },
     true,
   )
+  // Two routes that do nothing, one open and one behind a token: the pair isolates what
+  // authentication and the ACL cost, with the same routing and the same response.
+  const noop = async () => ({ data: { ok: true } })
+  stint.core.registerEngine('bench-noop', () => ({
+    paths: [
+      { pattern: /^open$/, unauthenticated: true, operations: { read: noop } },
+      { pattern: /^closed$/, operations: { read: noop } },
+    ],
+  }))
+  await stint.core.mounts.enable({ path: 'noop/', kind: 'secret', type: 'bench-noop' })
   await stint.core.mounts.enable({
     path: 'secret/',
     kind: 'secret',
@@ -74,7 +84,9 @@ async function startStint(): Promise<{ info: TargetInfo; stop(): Promise<void> }
   // 192 random bytes are 256 base64 characters.
   await call('POST', secretPath, { data: { value: randomBytes(192).toString('base64') } })
   await call('PUT', 'sys/policy/bench', {
-    policy: 'path "secret/data/bench/*" { capabilities = ["read"] }',
+    policy:
+      'path "secret/data/bench/*" { capabilities = ["read"] }\n' +
+      'path "noop/closed" { capabilities = ["read"] }',
   })
   const created = await call('POST', 'auth/token/create', { policies: ['bench'], ttl: '1h' })
   const running = experiments.has('plain-listener')
