@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { hash as oneShotHash, randomBytes } from 'node:crypto'
 import type { Barrier } from './barrier.js'
 import { safeEqual } from './barrier.js'
 import { badRequest } from './errors.js'
@@ -116,6 +116,11 @@ export class TokenStore {
    */
   #cache = new Map<string, { entry: TokenEntry; until: number }>()
   #cacheMs: number
+  /**
+   * Token → storage id, keyed by a plain SHA-256 of the token (memory only; tokens carry 256 bits
+   * of entropy): the HMAC that makes the id costs five times more and is the same every time.
+   */
+  #ids = new Map<string, string>()
 
   constructor(deps: { storage: Storage; barrier: Barrier; cacheMs?: number }) {
     this.#storage = deps.storage
@@ -131,6 +136,20 @@ export class TokenStore {
   /** Drops cached lookups (after changing token rows outside this store). */
   clearCache(): void {
     this.#cache.clear()
+    this.#ids.clear()
+  }
+
+  /** The storage id of a token (its keyed hash), remembered for tokens seen recently. */
+  #idOf(token: string): string {
+    if (this.#barrier.sealed) return this.hash(token) // throws: sealed
+    const digest = sha256(token)
+    let id = this.#ids.get(digest)
+    if (id === undefined) {
+      id = this.hash(token)
+      if (this.#ids.size >= 10_000) this.#ids.clear()
+      this.#ids.set(digest, id)
+    }
+    return id
   }
 
   hash(token: string): string {
@@ -196,7 +215,7 @@ export class TokenStore {
   /** Finds a live token; expired tokens are revoked on sight and reported as missing. */
   async lookup(token: string): Promise<TokenEntry | undefined> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 512) return undefined
-    const id = this.hash(token)
+    const id = this.#idOf(token)
     const now = nowMs()
     const cached = this.#cache.get(id)
     if (
@@ -452,4 +471,9 @@ export function fmt(seconds: number): string {
   const m = Math.floor((seconds % 3600) / 60)
   const s = seconds % 60
   return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`
+}
+
+/** One-shot SHA-256 (Node ≥ 20.12), for in-memory cache keys only. */
+function sha256(value: string): string {
+  return oneShotHash('sha256', value, 'base64')
 }

@@ -109,6 +109,8 @@ async function serveApi(
 ): Promise<void> {
   try {
     const out = await api(fromIncoming(req))
+    // A known length: one write for head and body, no chunked framing.
+    if (out.body !== null) out.headers['Content-Length'] = String(Buffer.byteLength(out.body))
     res.writeHead(out.status, out.headers)
     res.end(out.body ?? undefined)
   } catch {
