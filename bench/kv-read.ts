@@ -7,6 +7,9 @@ import { startTarget, type RunningTarget } from './support/child.js'
  * keep-alive sockets, fixed concurrency) runs in this one.
  *
  * - hello-world: `@hono/node-server` serving one `GET /` route;
+ * - floor: the least work an authenticated KV read can do on this stack, hand-written on
+ *   `node:http` (token HMAC + Map, one SQLite row, XChaCha20 decrypt, JSON): not a target, the
+ *   scale that says how much of the KV ÷ hello-world gap is Stint's and how much the stack's;
  * - unauthenticated no-op: `GET /v1/noop/open`, a route of a benchmark-only engine that answers
  *   `{"ok": true}` without a token;
  * - authenticated no-op: `GET /v1/noop/closed`, the same handler behind a token and the ACL, so
@@ -38,6 +41,8 @@ export async function run(): Promise<void> {
   try {
     const hello = await startTarget('hello')
     targets.push(hello)
+    const floor = await startTarget('floor')
+    targets.push(floor)
     const stint = await startTarget('stint', { cpuProfDir, experiments })
     targets.push(stint)
     const headers = { 'X-Vault-Token': stint.token! }
@@ -46,6 +51,16 @@ export async function run(): Promise<void> {
         name: 'hello-world (bare Hono)',
         target: hello,
         load: { address: hello.address, method: 'GET', path: '/' },
+      },
+      {
+        name: 'floor: hand-written KV read',
+        target: floor,
+        load: {
+          address: floor.address,
+          method: 'GET',
+          path: `/v1/${floor.secretPath}`,
+          headers: { 'X-Vault-Token': floor.token! },
+        },
       },
       {
         name: 'stint no-op, unauthenticated',
@@ -68,8 +83,8 @@ export async function run(): Promise<void> {
         load: { address: stint.address, method: 'GET', path: `/v1/${stint.secretPath}`, headers },
       },
     ]
-    // `BENCH_SCENARIOS=kv` (substrings of names) profiles one path alone; ratios need all four.
-    const only = (process.env.BENCH_SCENARIOS ?? '').split(',').filter(Boolean)
+    // `BENCH_SCENARIOS=KV;floor` (substrings of names) profiles one path alone; ratios need all four.
+    const only = (process.env.BENCH_SCENARIOS ?? '').split(';').filter(Boolean)
     if (only.length) {
       for (const s of scenarios) {
         if (!only.some((o) => s.name.includes(o))) continue
@@ -113,8 +128,15 @@ export async function run(): Promise<void> {
           `  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  (rounds: ${all})`,
       )
     }
-    const [hw, unauth, auth, kv] = medians.map((m) => m.rps) as [number, number, number, number]
-    const [hwCpu, unauthCpu, authCpu, kvCpu] = cpu.map((m) => m.cpuUsPerRequest!) as [
+    const [hw, fl, unauth, auth, kv] = medians.map((m) => m.rps) as number[] as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ]
+    const [hwCpu, flCpu, unauthCpu, authCpu, kvCpu] = cpu.map((m) => m.cpuUsPerRequest!) as [
+      number,
       number,
       number,
       number,
@@ -128,6 +150,10 @@ export async function run(): Promise<void> {
       )
     line('KV read / hello-world:          ', kv / hw, hwCpu / kvCpu, 0.5)
     line('authenticated / unauthenticated:', auth / unauth, unauthCpu / authCpu, 0.9)
+    console.log(
+      `  for scale: floor / hello-world ${(fl / hw).toFixed(2)} by req/s, ${(hwCpu / flCpu).toFixed(2)} by CPU;` +
+        ` Stint KV / floor ${(kv / fl).toFixed(2)} by req/s, ${(flCpu / kvCpu).toFixed(2)} by CPU`,
+    )
   } finally {
     for (const t of targets.reverse()) await t.stop()
   }

@@ -17,7 +17,7 @@ export interface RunningTarget extends TargetInfo {
  * `node --cpu-prof` and writes a `.cpuprofile` there when it stops.
  */
 export async function startTarget(
-  kind: 'hello' | 'stint',
+  kind: 'hello' | 'floor' | 'stint',
   options: { cpuProfDir?: string; experiments?: string } = {},
 ): Promise<RunningTarget> {
   const flags = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : []

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID } from 'node:crypto'
+import http from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -9,6 +10,7 @@ import { Hono } from 'hono'
 import { buildStint } from '../../src/server/build.js'
 import { createRootToken } from '../../src/engines/sys/seal.js'
 import { listen } from '../../src/http/server.js'
+import { loadSodium } from '../../src/crypto/sodium.js'
 
 /**
  * A benchmark target, run in its own process so the load generator does not share its event
@@ -34,6 +36,97 @@ async function startHello(): Promise<{ info: TargetInfo; stop(): Promise<void> }
   return {
     info: { address: `http://127.0.0.1:${port}` },
     stop: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
+
+/**
+ * The floor: the least work an authenticated KV read can do on this stack, hand-written on
+ * `node:http` with no framework at all: HMAC the token and find it in a Map, read one row from
+ * SQLite (WAL, prepared statement), decrypt 256 bytes with XChaCha20-Poly1305 (libsodium), and
+ * write a Vault-shaped JSON envelope. No ACL, no routing, no metrics: it shows how close to the
+ * hardware Stint's KV read is, and what KV ÷ hello-world any server on this stack could reach.
+ */
+async function startFloor(): Promise<{ info: TargetInfo; stop(): Promise<void> }> {
+  const sodium = await loadSodium()
+  const dir = mkdtempSync(join(tmpdir(), 'stint-bench-floor-'))
+  const db = new Database(join(dir, 'floor.db'))
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  db.exec(
+    'create table kv (mount_id text, path text, version int, created_at int, value text, primary key (mount_id, path))',
+  )
+  const key = sodium.crypto_aead_xchacha20poly1305_ietf_keygen()
+  const nonce = randomBytes(24)
+  const plaintext = JSON.stringify({ value: randomBytes(192).toString('base64') })
+  const sealed = sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(
+    plaintext,
+    'kv:app',
+    null,
+    nonce,
+    key,
+  )
+  db.prepare('insert into kv values (?, ?, ?, ?, ?)').run(
+    'm',
+    'bench/app',
+    1,
+    Date.now(),
+    Buffer.from(sealed).toString('base64'),
+  )
+  const read = db.prepare<[string, string], { version: number; created_at: number; value: string }>(
+    'select version, created_at, value from kv where mount_id = ? and path = ?',
+  )
+  const hmacKey = randomBytes(32)
+  const token = randomBytes(32).toString('base64url')
+  const tokens = new Map([
+    [createHmac('sha256', hmacKey).update(token).digest('hex'), { policies: ['bench'] }],
+  ])
+  const server = http.createServer((req, res) => {
+    const given = req.headers['x-vault-token']
+    const known =
+      typeof given === 'string' &&
+      tokens.get(createHmac('sha256', hmacKey).update(given).digest('hex'))
+    const row = known ? read.get('m', (req.url ?? '').slice('/v1/secret/data/'.length)) : undefined
+    if (!row) {
+      res.writeHead(403, { 'Content-Type': 'application/json' })
+      res.end('{"errors":["permission denied"]}')
+      return
+    }
+    const data = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(
+      null,
+      Buffer.from(row.value, 'base64'),
+      'kv:app',
+      nonce,
+      key,
+      'text',
+    )
+    res.writeHead(200, { 'Content-Type': 'application/json' })
+    res.end(
+      JSON.stringify({
+        request_id: randomUUID(),
+        lease_id: '',
+        renewable: false,
+        lease_duration: 0,
+        data: {
+          data: JSON.parse(data),
+          metadata: { created_time: new Date(row.created_at).toISOString(), version: row.version },
+        },
+        wrap_info: null,
+        warnings: null,
+        auth: null,
+        mount_type: 'kv',
+      }),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const addr = server.address()
+  const port = typeof addr === 'object' && addr ? addr.port : 0
+  return {
+    info: { address: `http://127.0.0.1:${port}`, token, secretPath: 'secret/data/bench/app' },
+    stop: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      db.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
   }
 }
 
@@ -148,10 +241,14 @@ async function plainListener(app: Hono): Promise<{ address: string; close(): Pro
 }
 
 const kind = process.argv[2]
-const target =
-  kind === 'hello' ? await startHello() : kind === 'stint' ? await startStint() : undefined
+const starters: Record<string, () => Promise<{ info: TargetInfo; stop(): Promise<void> }>> = {
+  hello: startHello,
+  floor: startFloor,
+  stint: startStint,
+}
+const target = starters[kind ?? ''] ? await starters[kind!]!() : undefined
 if (!target) {
-  console.error('usage: target.ts hello|stint')
+  console.error('usage: target.ts hello|floor|stint')
   process.exit(2)
 }
 process.stdout.write(`${JSON.stringify(target.info)}\n`)
