@@ -329,15 +329,22 @@ describe('ACL mount access (hasAnyUnder)', () => {
 })
 
 describe('ACL compile speed', () => {
-  it('compiles 2,000 rules and answers 20,000 checks quickly', async () => {
+  it('compiles 2,000 rules and answers checks correctly at that size', async () => {
     let text = ''
     for (let i = 0; i < 1000; i++)
       text += rule(`kv/team-${i}/*`, 'read') + rule(`kv/+/app-${i}`, 'update')
     const policy = await parsePolicy('big', text)
-    const started = performance.now()
+    // Speed is measured in bench/, never here: this checks the answers a big ACL gives.
     const a = compileAcl([policy])
-    for (let i = 0; i < 20_000; i++) a.check(`kv/team-${i % 1000}/app-${i % 997}`, 'update')
-    expect(performance.now() - started).toBeLessThan(500)
+    let updates = 0
+    let shadowed = 0
+    for (let i = 0; i < 2_000; i++) {
+      if (a.check(`kv/other/app-${i % 1000}`, 'update').allowed) updates++
+      // `kv/team-N/*` (read) outranks `kv/+/app-M` (its wildcard comes later), as in Vault.
+      if (a.check(`kv/team-${i % 1000}/app-${i % 997}`, 'update').allowed) shadowed++
+    }
+    expect(updates).toBe(2_000)
+    expect(shadowed).toBe(0)
     expect(a.check('kv/team-5/app-5', 'read').allowed).toBe(true)
     expect(a.check('kv/team-5/app-5', 'update').allowed).toBe(false)
     expect(a.check('kv/other/app-5', 'update').allowed).toBe(true)
