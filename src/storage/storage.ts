@@ -4,7 +4,9 @@ import Database from 'better-sqlite3'
 import postgres from 'postgres'
 import { createPool } from 'mysql2'
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import type { Tables } from './tables.js'
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql'
@@ -17,6 +19,11 @@ export interface Storage {
   skipLocked: boolean
   /** Path of the SQLite file (undefined for in-memory and server dialects). */
   file?: string
+  /**
+   * SQLite files only: runs a checkpoint now on the background checkpointer (see
+   * `startCheckpointer`) and returns SQLite's answer: WAL frames in the log and frames copied back.
+   */
+  checkpoint?(): Promise<{ busy: boolean; log: number; checkpointed: number }>
   close(): Promise<void>
 }
 
@@ -61,6 +68,7 @@ export function openStorage(url: string): Storage {
   sqlite.pragma('journal_mode = WAL')
   sqlite.pragma('busy_timeout = 5000')
   sqlite.pragma('synchronous = NORMAL')
+  const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file)
   const db = new Kysely<Tables>({
     dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
   })
@@ -69,9 +77,97 @@ export function openStorage(url: string): Storage {
     dialect: 'sqlite',
     skipLocked: false,
     file: file === ':memory:' ? undefined : file,
-    close: () => db.destroy(),
+    ...(checkpointer ? { checkpoint: () => checkpointer.checkpoint() } : {}),
+    close: async () => {
+      // The checkpointer's connection first, so closing the main one (the last) still folds the
+      // WAL back into the file and removes it.
+      await checkpointer?.stop()
+      await db.destroy()
+    },
   }
 }
+
+/** Pages (4 KiB each by default) the WAL may reach before a commit checkpoints by itself. */
+const BACKSTOP_PAGES = 10_000
+const CHECKPOINT_INTERVAL_MS = 200
+
+/**
+ * WAL checkpoints off the request path. SQLite's automatic checkpoint runs inside the commit that
+ * pushes the WAL past `wal_autocheckpoint` (1000 pages) and fsyncs there: a write that normally
+ * takes tens of microseconds then blocks the event loop for tens of milliseconds (100+ ms seen
+ * under load), every few hundred commits. Here a worker thread with its own connection runs a
+ * PASSIVE checkpoint every 200 ms instead; PASSIVE never waits for or blocks the writer, and once
+ * the WAL is fully copied back the next commit restarts it, so it stays small. Durability is
+ * unchanged (same `synchronous`, commits still reach the WAL before they return). The automatic
+ * checkpoint stays as a far-off backstop, and returns to SQLite's default if the worker fails.
+ */
+function startCheckpointer(sqlite: Database.Database, file: string) {
+  sqlite.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`)
+  const worker = new Worker(CHECKPOINTER_SOURCE, {
+    eval: true,
+    workerData: {
+      driver: createRequire(import.meta.url).resolve('better-sqlite3'),
+      file,
+      intervalMs: CHECKPOINT_INTERVAL_MS,
+    },
+  })
+  worker.unref()
+  let stopped = false
+  const waiting: Array<{
+    resolve(r: { busy: boolean; log: number; checkpointed: number }): void
+    reject(err: Error): void
+  }> = []
+  const fail = (err: Error) => {
+    if (!sqlite.open) return
+    sqlite.pragma('wal_autocheckpoint = 1000')
+    for (const w of waiting.splice(0)) w.reject(err)
+  }
+  worker.on('message', (m: { busy: number; log: number; checkpointed: number }) => {
+    waiting.shift()?.resolve({ busy: m.busy !== 0, log: m.log, checkpointed: m.checkpointed })
+  })
+  worker.on('error', (err) => fail(err))
+  worker.on('exit', () => {
+    if (!stopped) fail(new Error('the SQLite checkpointer stopped'))
+  })
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  return {
+    checkpoint: () =>
+      new Promise<{ busy: boolean; log: number; checkpointed: number }>((resolve, reject) => {
+        if (stopped) return reject(new Error('storage is closed'))
+        waiting.push({ resolve, reject })
+        worker.postMessage('checkpoint')
+      }),
+    async stop() {
+      if (stopped) return
+      stopped = true
+      for (const w of waiting.splice(0)) w.reject(new Error('storage is closed'))
+      // Unreferenced, the worker would not keep the process alive long enough to finish closing.
+      worker.ref()
+      worker.postMessage('close')
+      await exited
+    },
+  }
+}
+
+/** The checkpointer thread (CommonJS, evaluated by `Worker`): its own connection, PASSIVE only. */
+const CHECKPOINTER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Database = require(workerData.driver)
+const db = new Database(workerData.file, { fileMustExist: true })
+db.pragma('busy_timeout = 5000')
+db.pragma('synchronous = NORMAL')
+db.pragma('wal_autocheckpoint = 0')
+const run = () => db.pragma('wal_checkpoint(PASSIVE)')[0]
+const timer = setInterval(run, workerData.intervalMs)
+parentPort.on('message', (message) => {
+  if (message === 'checkpoint') parentPort.postMessage(run())
+  else if (message === 'close') {
+    clearInterval(timer)
+    db.close()
+    parentPort.close()
+  }
+})
+`
 
 /**
  * better-sqlite3 compiles a statement on every `prepare`; Kysely prepares every query. Keeping
