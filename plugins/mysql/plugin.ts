@@ -1,6 +1,8 @@
 import mysql from 'mysql2/promise'
 import { sanitized } from '../../src/core/sanitize.js'
 import {
+  BatchRefusedError,
+  deleteUsersInBatch,
   fillConnectionUrl,
   parseSqlConfig,
   PluginInputError,
@@ -228,10 +230,50 @@ class MysqlConnection implements DatabaseConnection {
     )
   }
 
-  async #killSessions(username: string): Promise<void> {
+  /**
+   * The default revocation for many users at once: the same steps as `deleteUser`, each over the
+   * whole list (`ALTER USER IF EXISTS ... ACCOUNT LOCK`, kill their connections,
+   * `DROP USER IF EXISTS u1@'%', u2@'%'`, kill again). Users with revocation statements, and every
+   * user of a batch the server refuses, go through `deleteUser` one at a time.
+   */
+  async deleteUsers(reqs: DeleteUserRequest[]): Promise<Array<Error | undefined>> {
+    return deleteUsersInBatch(
+      reqs,
+      (req) => this.deleteUser(req),
+      (names) => this.#dropUsers(names),
+    )
+  }
+
+  async #dropUsers(usernames: string[]): Promise<void> {
+    let refused = false
+    try {
+      await this.#run(
+        'revoking users',
+        async () => {
+          try {
+            const db = this.#db
+            // Each account is a bound value: mysql2 escapes it into 'name'@'%'.
+            const accounts = usernames.map(() => `?@'%'`).join(', ')
+            await db.query(`ALTER USER IF EXISTS ${accounts} ACCOUNT LOCK`, usernames)
+            await this.#killSessions(usernames)
+            await db.query(`DROP USER IF EXISTS ${accounts}`, usernames)
+            await this.#killSessions(usernames)
+          } catch (err) {
+            refused = typeof (err as { sqlState?: unknown }).sqlState === 'string'
+            throw err
+          }
+        },
+        usernames,
+      )
+    } catch (err) {
+      throw refused ? new BatchRefusedError((err as Error).message) : err
+    }
+  }
+
+  async #killSessions(usernames: string | string[]): Promise<void> {
     const [rows] = await this.#db.query<mysql.RowDataPacket[]>(
-      'SELECT id FROM information_schema.processlist WHERE user = ? AND id <> CONNECTION_ID()',
-      [username],
+      'SELECT id FROM information_schema.processlist WHERE user IN (?) AND id <> CONNECTION_ID()',
+      [typeof usernames === 'string' ? [usernames] : usernames],
     )
     for (const row of rows) {
       await ignore(this.#db.query('KILL CONNECTION ?', [Number(row.id)]), NO_SUCH_THREAD)

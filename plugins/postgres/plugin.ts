@@ -1,6 +1,8 @@
 import postgres from 'postgres'
 import { sanitized } from '../../src/core/sanitize.js'
 import {
+  BatchRefusedError,
+  deleteUsersInBatch,
   fillConnectionUrl,
   parseSqlConfig,
   redactCredentials,
@@ -155,8 +157,7 @@ class PostgresConnection implements DatabaseConnection {
 
   async deleteUser(req: DeleteUserRequest): Promise<void> {
     const sql = this.#pool
-    // Generated names are [A-Za-z0-9._-]; quoting still doubles the quote characters.
-    const role = `"${req.username.replace(/"/g, '""')}"`
+    const role = quoteRole(req.username)
     const name = `'${req.username.replace(/'/g, "''")}'`
     await this.#run(
       'revoking user',
@@ -183,6 +184,59 @@ class PostgresConnection implements DatabaseConnection {
       },
       [req.username],
     )
+  }
+
+  /**
+   * The default revocation for many users at once: the same steps as `deleteUser`, each over the
+   * whole list (NOLOGIN committed first, then one transaction that terminates their sessions,
+   * reassigns and drops what they own, and drops the roles). Users with revocation statements,
+   * and every user of a batch the server refuses, go through `deleteUser` one at a time.
+   */
+  async deleteUsers(reqs: DeleteUserRequest[]): Promise<Array<Error | undefined>> {
+    return deleteUsersInBatch(
+      reqs,
+      (req) => this.deleteUser(req),
+      (names) => this.#dropRoles(names),
+    )
+  }
+
+  async #dropRoles(usernames: string[]): Promise<void> {
+    const sql = this.#pool
+    let refused = false
+    try {
+      await this.#run(
+        'revoking users',
+        async () => {
+          try {
+            // Roles already gone are revoked; the rest are dropped together.
+            const found = await sql<{ rolname: string }[]>`
+              SELECT rolname FROM pg_roles WHERE rolname = ANY(${usernames})`
+            const names = found.map((r) => r.rolname)
+            if (names.length === 0) return
+            const roles = names.map(quoteRole).join(', ')
+            // Committed on its own first, so nobody logs in between the terminations and the drop.
+            await sql
+              .unsafe(names.map((n) => `ALTER ROLE ${quoteRole(n)} NOLOGIN`).join('; '))
+              .simple()
+            // One transaction, pipelined. PG 15: REASSIGN/DROP OWNED need the admin to hold the
+            // roles' privileges, hence the GRANT.
+            await sql.begin((tx) => [
+              tx`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY(${names}) AND pid <> pg_backend_pid()`,
+              tx.unsafe(`GRANT ${roles} TO CURRENT_USER`),
+              tx.unsafe(`REASSIGN OWNED BY ${roles} TO CURRENT_USER`),
+              tx.unsafe(`DROP OWNED BY ${roles}`),
+              tx.unsafe(`DROP ROLE IF EXISTS ${roles}`),
+            ])
+          } catch (err) {
+            refused = err instanceof postgres.PostgresError
+            throw err
+          }
+        },
+        usernames,
+      )
+    } catch (err) {
+      throw refused ? new BatchRefusedError((err as Error).message) : err
+    }
   }
 
   async rotateRoot(req: RotateRootRequest): Promise<void> {
@@ -216,6 +270,14 @@ class PostgresConnection implements DatabaseConnection {
     this.#sql = undefined
     await sql?.end({ timeout: 1 })
   }
+}
+
+/**
+ * A role name as a quoted identifier (quote characters doubled). Not postgres.js `sql(name)`: it
+ * reads dots as schema separators (`"a"."b"`), and generated role names may contain dots.
+ */
+function quoteRole(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
 }
 
 /** Runs statements atomically; a single statement needs no BEGIN/COMMIT round trips. */

@@ -121,6 +121,14 @@ export interface Backend {
    * it must work after the role is gone, and succeed when the secret is already gone).
    */
   revokeSecret?(internal: Record<string, unknown>): Promise<void>
+  /**
+   * Revokes several secrets at once (the lease manager hands it up to `revokeBatchSize` leases of
+   * one mount, e.g. expired leases of one target). Same rules as `revokeSecret` for each item.
+   * Resolves with one outcome per item, in order: undefined when revoked (or already gone), else
+   * that item's error, so one bad credential fails alone. Rejecting fails every item. Optional:
+   * without it, the manager calls `revokeSecret` per lease.
+   */
+  revokeSecrets?(internals: Record<string, unknown>[]): Promise<Array<Error | undefined>>
   /** Renews one secret; returns nothing or throws. */
   renewSecret?(internal: Record<string, unknown>, newExpireTime: number): Promise<void>
   /** Releases connections and timers (reconfigure, unmount, shutdown). */

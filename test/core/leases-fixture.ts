@@ -21,6 +21,12 @@ export interface Recorder {
   revokeDelay: Map<string, number>
   /** Runs inside create, after the intent row exists (to race recovery against a slow create). */
   duringCreate?: (leaseId: string) => Promise<void>
+  /** Batched engines only: the users of each `revokeSecrets` call. */
+  batches: Array<{ users: string[]; target: string }>
+  /** Users whose revocation fails (alone, inside a batch). */
+  failUsers: Set<string>
+  /** Batched engines only: most `revokeSecrets` calls seen in flight at once, per target. */
+  maxInFlight: Map<string, number>
 }
 
 export const LEAKY_SECRET = 'hunter2-very-secret'
@@ -34,6 +40,9 @@ export function newRecorder(): Recorder {
     failTargets: new Set(),
     revokeDelay: new Map(),
     duringCreate: undefined,
+    batches: [],
+    failUsers: new Set(),
+    maxInFlight: new Map(),
   }
 }
 
@@ -41,10 +50,46 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * A test-only secrets engine: `GET <mount>/creds/<target>?ttl=&max_ttl=&renewable=` issues a
- * lease through the core's lease manager; the target name is the lease's `target_key`.
+ * lease through the core's lease manager; the target name is the lease's `target_key`. With
+ * `batch`, the engine also has `revokeSecrets` (one outcome per item, recorded per call).
  */
-export function registerTestEngine(core: Core, recorder: Recorder, node = 'a'): void {
+export function registerTestEngine(
+  core: Core,
+  recorder: Recorder,
+  node = 'a',
+  opts: { batch?: boolean } = {},
+): void {
+  const inFlight = new Map<string, number>()
+  const revokeOne = async (internal: Record<string, unknown>) => {
+    const target = String(internal.target)
+    if (recorder.failTargets.has(target) || recorder.failUsers.has(String(internal.user))) {
+      throw new Error(`connect to postgres://admin:${LEAKY_SECRET}@db/${target} refused`)
+    }
+    recorder.revokes.push({ user: String(internal.user), target, node, at: Date.now() })
+  }
+  const revokeSecrets = async (internals: Record<string, unknown>[]) => {
+    const target = String(internals[0]?.target)
+    const now = (inFlight.get(target) ?? 0) + 1
+    inFlight.set(target, now)
+    recorder.maxInFlight.set(target, Math.max(now, recorder.maxInFlight.get(target) ?? 0))
+    try {
+      recorder.batches.push({ users: internals.map((i) => String(i.user)), target })
+      const delay = recorder.revokeDelay.get(target) ?? 0
+      if (delay > 0) await sleep(delay)
+      return await Promise.all(
+        internals.map((internal) =>
+          revokeOne(internal).then(
+            () => undefined,
+            (err: Error) => err,
+          ),
+        ),
+      )
+    } finally {
+      inFlight.set(target, (inFlight.get(target) ?? 1) - 1)
+    }
+  }
   core.registerEngine('test-leases', (mount): Backend => ({
+    ...(opts.batch ? { revokeSecrets } : {}),
     paths: [
       {
         pattern: /^creds\/(?<target>[a-z0-9-]+)$/,
@@ -81,13 +126,9 @@ export function registerTestEngine(core: Core, recorder: Recorder, node = 'a'): 
       },
     ],
     async revokeSecret(internal) {
-      const target = String(internal.target)
-      const delay = recorder.revokeDelay.get(target) ?? 0
+      const delay = recorder.revokeDelay.get(String(internal.target)) ?? 0
       if (delay > 0) await sleep(delay)
-      if (recorder.failTargets.has(target)) {
-        throw new Error(`connect to postgres://admin:${LEAKY_SECRET}@db/${target} refused`)
-      }
-      recorder.revokes.push({ user: String(internal.user), target, node, at: Date.now() })
+      await revokeOne(internal)
     },
     async renewSecret(internal, expireTime) {
       recorder.renews.push({ user: String(internal.user), expireTime })

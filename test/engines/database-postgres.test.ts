@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { assertPgPasswordChecking } from '../support/pg-password-auth.js'
+import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 import {
   mountDatabase,
@@ -198,6 +199,80 @@ describe('database engine on PostgreSQL', () => {
     must(await server.call('POST', 'database/config/gone', { body: pgConfigBody() }), 204)
     must(await server.call('PUT', 'sys/leases/revoke', { body: { lease_id: leaseId } }), 204)
     expect(await roleExists(username)).toBe(false)
+  })
+
+  it('revokes many users in one call: each lease gets its own outcome, sessions end', async () => {
+    must(await server.call('POST', 'database/config/gone2', { body: pgConfigBody() }), 204)
+    must(
+      await server.call('POST', 'database/roles/gone2', {
+        body: { db_name: 'gone2', creation_statements: pgGroupCreation(fixture.group) },
+      }),
+      204,
+    )
+    const users = [await issue(), await issue(), await issue()]
+    const orphan = await issue('gone2')
+    must(await server.call('DELETE', 'database/config/gone2'), 204)
+    const session = pgAs(users[1]!.username, users[1]!.password)
+    await session`SELECT 1`
+    const leases = server.core.leases as LeaseManagerControl
+    const secrets = await Promise.all(
+      [users[0]!, orphan, users[1]!, users[2]!].map((u) => leases.secretOf!(u.leaseId)),
+    )
+    const backend = server.core.mounts.byAccessor(secrets[0]!.mountAccessor)!.backend
+    const internals = secrets.map((x) => x!.internal)
+    const outcomes = await backend.revokeSecrets!([
+      internals[0]!,
+      internals[1]!,
+      internals[2]!,
+      { db: 'pg', username: 'not a valid name' },
+      internals[3]!,
+    ])
+    expect(outcomes).toHaveLength(5)
+    expect(outcomes[0]).toBeUndefined()
+    expect(outcomes[2]).toBeUndefined()
+    expect(outcomes[4]).toBeUndefined()
+    expect(outcomes[1]?.message).toContain('connection "gone2" no longer exists')
+    expect(outcomes[3]?.message).toContain('no valid database user')
+    for (const u of users) expect(await roleExists(u.username)).toBe(false)
+    expect(await roleExists(orphan.username)).toBe(true)
+    await expect(session`SELECT 1`).rejects.toThrow()
+    await session.end({ timeout: 1 }).catch(() => {})
+    await fixture.sql`DROP ROLE ${fixture.sql(orphan.username)}`
+    await server.call('PUT', 'sys/leases/revoke-force/database/creds/gone2')
+  })
+
+  it('the worker revokes a backlog of expired leases in batches', async () => {
+    const leases = server.core.leases as LeaseManagerControl
+    const users = await Promise.all(Array.from({ length: 6 }, () => issue()))
+    // Stopped first, so the background worker cannot take them one tick at a time.
+    await leases.worker().stop()
+    await leases.capExpiry(
+      users.map((u) => u.leaseId),
+      Date.now() - 1,
+    )
+    const backend = server.core.mounts.byAccessor(
+      (await leases.secretOf!(users[0]!.leaseId))!.mountAccessor,
+    )!.backend
+    const original = backend.revokeSecrets!
+    const sizes: number[] = []
+    backend.revokeSecrets = (internals) => {
+      sizes.push(internals.length)
+      return original(internals)
+    }
+    try {
+      expect(await leases.worker().runOnce()).toBeGreaterThanOrEqual(6)
+    } finally {
+      backend.revokeSecrets = original
+      leases.worker().start()
+    }
+    expect(Math.max(...sizes)).toBeGreaterThanOrEqual(6)
+    for (const u of users) {
+      expect(await roleExists(u.username)).toBe(false)
+      const lookup = await server.call('PUT', 'sys/leases/lookup', {
+        body: { lease_id: u.leaseId },
+      })
+      expect(lookup.status).toBe(400)
+    }
   })
 
   it('runs custom revocation statements instead of the default', async () => {

@@ -1,10 +1,16 @@
 import { randomBytes } from 'node:crypto'
+import type mysql from 'mysql2/promise'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mysqlPlugin } from '../../plugins/mysql/plugin.js'
 import type { DatabaseConnection } from '../../plugins/contract.js'
 import { generatePassword } from '../../src/engines/database/credentials.js'
 import { renderer } from '../../src/engines/database/statements.js'
-import { mysqlAs, mysqlConfigBody, mysqlTarget } from '../engines/database-fixtures.js'
+import {
+  mysqlAs,
+  mysqlConfigBody,
+  mysqlInspector,
+  mysqlTarget,
+} from '../engines/database-fixtures.js'
 
 const dialect = mysqlPlugin.dialect
 
@@ -73,6 +79,69 @@ describe('mysql plugin', () => {
     await expect(mysqlAs(username, password, false)).rejects.toMatchObject({
       code: expect.stringMatching(/^ER_ACCESS_DENIED/),
     })
+  })
+
+  const removeMany = (usernames: string[], statements: string[][] = []) =>
+    conn.deleteUsers!(
+      usernames.map((username, i) => {
+        const render = renderer({ name: username, username }, dialect)
+        return { username, statements: render(statements[i] ?? []), render }
+      }),
+    )
+  const exists = async (username: string) => {
+    const inspector = await mysqlInspector()
+    try {
+      const [rows] = await inspector.query<mysql.RowDataPacket[]>(
+        'SELECT 1 FROM mysql.user WHERE user = ?',
+        [username],
+      )
+      return rows.length > 0
+    } finally {
+      await inspector.end()
+    }
+  }
+
+  it('deletes several users in one batch, killing their sessions; a missing one is success', async () => {
+    const tag = randomBytes(4).toString('hex')
+    const names = [`v-b1-${tag}`, `v.b2.${tag}`, `v-b3-${tag}`]
+    const passwords = await Promise.all(names.map((n) => create(n)))
+    const sessions = await Promise.all(names.map((n, i) => mysqlAs(n, passwords[i]!, false)))
+    for (const s of sessions) s.on('error', () => {})
+    expect(await conn.sessions(names[0]!)).toBe(1)
+
+    const outcomes = await removeMany([names[0]!, `v-gone-${tag}`, names[1]!, names[2]!])
+    expect(outcomes).toEqual([undefined, undefined, undefined, undefined])
+    for (const n of names) {
+      expect(await exists(n)).toBe(false)
+      expect(await conn.sessions(n)).toBe(0)
+    }
+    for (const s of sessions) {
+      await expect(s.query('SELECT 1')).rejects.toThrow()
+      s.destroy()
+    }
+    // Idempotent: the same batch again succeeds.
+    expect(await removeMany(names)).toEqual([undefined, undefined, undefined])
+  })
+
+  it('isolates a user the batch cannot drop and still drops the others', async () => {
+    const tag = randomBytes(4).toString('hex')
+    const names = [`v-i1-${tag}`, `v-i2-${tag}`]
+    for (const n of names) await create(n)
+    const custom = `v-c-${tag}`
+    await create(custom)
+    // Longer than any account name the server takes: the batch statement is refused.
+    const invalid = `v-${'x'.repeat(140)}`
+    const outcomes = await removeMany(
+      [names[0]!, invalid, custom, names[1]!],
+      [[], [], [`DROP USER IF EXISTS '{{name}}'@'%'`]],
+    )
+    expect(outcomes[0]).toBeUndefined()
+    expect(outcomes[2]).toBeUndefined()
+    expect(outcomes[3]).toBeUndefined()
+    expect(outcomes[1]).toBeInstanceOf(Error)
+    expect(outcomes[1]!.message).toMatch(/too long/)
+    expect(outcomes[1]!.message).not.toContain('stint_admin:')
+    for (const n of [...names, custom]) expect(await exists(n)).toBe(false)
   })
 
   it('kills every open session of the user when it is deleted', async () => {

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postgresPlugin } from '../../plugins/postgres/plugin.js'
 import type { DatabaseConnection } from '../../plugins/contract.js'
 import { generatePassword } from '../../src/engines/database/credentials.js'
 import { formatExpiration, renderer } from '../../src/engines/database/statements.js'
-import { pgAs, pgConfigBody, pgGroupFixture } from '../engines/database-fixtures.js'
+import { pgAs, pgConfigBody, pgGroupFixture, pgTarget } from '../engines/database-fixtures.js'
+import { storageUrls } from '../support/databases.js'
 
 const dialect = postgresPlugin.dialect
 
@@ -62,6 +64,105 @@ describe('postgresql plugin', () => {
     await user.end()
     await remove(username)
     expect(await exists(username)).toBe(false)
+  })
+
+  const removeMany = (usernames: string[], statements: string[][] = []) =>
+    conn.deleteUsers!(
+      usernames.map((username, i) => {
+        const render = renderer({ name: username, username }, dialect)
+        return { username, statements: render(statements[i] ?? []), render }
+      }),
+    )
+
+  it('deletes several users in one batch, ending their sessions; a missing one is success', async () => {
+    const tag = randomBytes(4).toString('hex')
+    // A dotted name: postgres.js would quote it as schema-qualified, the plugin must not.
+    const names = [`v-b1-${tag}`, `v.b2.${tag}`, `v-b3-${tag}`]
+    const passwords = await Promise.all(names.map((n) => create(n)))
+    const owner = pgAs(names[0]!, passwords[0]!)
+    await owner`SELECT lo_create(0)`
+    const sessions = names.map((n, i) => pgAs(n, passwords[i]!))
+    for (const s of sessions) await s`SELECT 1`
+    const count = async () =>
+      (
+        await fixture.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ANY(${names})`
+      )[0]!.n
+    expect(await count()).toBe(4)
+    const missing = `v-gone-${tag}`
+
+    const outcomes = await removeMany([names[0]!, missing, names[1]!, names[2]!])
+    expect(outcomes).toEqual([undefined, undefined, undefined, undefined])
+    for (const n of names) expect(await exists(n)).toBe(false)
+    expect(await count()).toBe(0)
+    for (const s of [owner, ...sessions]) {
+      await expect(s`SELECT 1`).rejects.toThrow()
+      await s.end({ timeout: 1 }).catch(() => {})
+    }
+    // Idempotent: the same batch again succeeds.
+    expect(await removeMany(names)).toEqual([undefined, undefined, undefined])
+  })
+
+  it('isolates a user the batch cannot drop and still drops the others', async () => {
+    const tag = randomBytes(4).toString('hex')
+    const names = [`v-i1-${tag}`, `v-i2-${tag}`, `v-i3-${tag}`]
+    for (const n of names) await create(n)
+    // A superuser role: the CREATEROLE admin may not alter it, so the batch is refused.
+    const superuser = postgres(storageUrls().postgres.replace(/\/[^/]*$/, '/stint_target'), {
+      max: 1,
+      onnotice: () => {},
+    })
+    const guarded = `v-su-${tag}`
+    await superuser`CREATE ROLE ${superuser(guarded)} SUPERUSER NOLOGIN`
+    try {
+      // The custom-statement user runs its own statements, one at a time.
+      const custom = `v-c-${tag}`
+      await create(custom)
+      const outcomes = await removeMany(
+        [names[0]!, guarded, names[1]!, custom, names[2]!],
+        [[], [], [], ['DROP ROLE IF EXISTS "{{name}}"']],
+      )
+      expect(outcomes[0]).toBeUndefined()
+      expect(outcomes[2]).toBeUndefined()
+      expect(outcomes[3]).toBeUndefined()
+      expect(outcomes[4]).toBeUndefined()
+      expect(outcomes[1]).toBeInstanceOf(Error)
+      expect(outcomes[1]!.message).toMatch(/superuser/)
+      expect(outcomes[1]!.message).not.toContain('stint_admin:')
+      for (const n of [...names, custom]) expect(await exists(n)).toBe(false)
+      expect(await exists(guarded)).toBe(true)
+    } finally {
+      await superuser`DROP ROLE IF EXISTS ${superuser(guarded)}`
+      await superuser.end()
+    }
+  })
+
+  it('fails every user of a batch at once when the target is unreachable', async () => {
+    const url = pgTarget()
+    const dead = postgresPlugin.connect(
+      postgresPlugin.parseConfig(
+        pgConfigBody({
+          connection_url: `postgres://{{username}}:{{password}}@127.0.0.1:1${url.pathname}`,
+          connect_timeout: 2,
+        }),
+      ),
+    )
+    try {
+      const names = ['v-x1', 'v-x2', 'v-x3']
+      const outcomes = await dead.deleteUsers!(
+        names.map((username) => ({
+          username,
+          statements: [],
+          render: renderer({ name: username, username }, dialect),
+        })),
+      )
+      expect(outcomes).toHaveLength(3)
+      for (const o of outcomes) expect(o).toBeInstanceOf(Error)
+      expect(new Set(outcomes).size).toBe(1)
+      expect(outcomes[0]!.message).not.toContain(decodeURIComponent(url.password))
+    } finally {
+      await dead.close()
+    }
   })
 
   it('keeps usernames and passwords out of its errors', async () => {

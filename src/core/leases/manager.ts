@@ -49,7 +49,9 @@ const ERROR_LIMIT = 1000
  *    worker revokes once it is older than `pendingGraceMs`.
  * 2. `renew`: the backend extends the credential first, then the row; never past the max TTL.
  * 3. Revocation, by id, prefix, token or mount, or by the worker when `next_attempt_at` passes:
- *    backend `revokeSecret` with the sealed internal data, then the row is deleted. A failure
+ *    backend `revokeSecret` with the sealed internal data (or `revokeSecrets` for up to
+ *    `revokeBatchSize` rows of one mount at once, when the backend has it; each row still gets
+ *    its own outcome), then the row is deleted. A failure
  *    keeps the row with its sanitised error and a jittered backoff; after `maxAttempts` the lease
  *    is `irrevocable` (listed, counted, retried daily, force-revocable).
  */
@@ -263,20 +265,76 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     if (mounted.backend.revokeSecret) await mounted.backend.revokeSecret(unseal(row))
   }
 
+  /** How many rows like this one may go to their backend together (1: it cannot batch). */
+  const batchLimit = (row: LeaseRow): number =>
+    mounts.byAccessor(row.mount_accessor)?.backend.revokeSecrets
+      ? Math.max(1, settings.revokeBatchSize)
+      : 1
+
   /**
-   * Revokes one row and records the outcome: success deletes it, failure counts an attempt and
+   * Asks the backends to revoke these rows' secrets: one `revokeSecrets` call per mount that has
+   * it, else `revokeSecret` row by row (in turn: the rows hold one worker slot). Returns one
+   * outcome per row, in order: undefined when revoked, else `{ err }` with the unsanitised error.
+   */
+  async function revokeSecrets(rows: LeaseRow[]): Promise<Array<{ err: unknown } | undefined>> {
+    const outcomes: Array<{ err: unknown } | undefined> = rows.map(() => undefined)
+    const byMount = new Map<string, number[]>()
+    rows.forEach((row, i) => {
+      const group = byMount.get(row.mount_accessor)
+      if (group) group.push(i)
+      else byMount.set(row.mount_accessor, [i])
+    })
+    for (const [accessor, group] of byMount) {
+      const backend = mounts.byAccessor(accessor)?.backend
+      if (!backend?.revokeSecrets || group.length === 1) {
+        for (const i of group) {
+          try {
+            await revokeSecret(rows[i]!)
+          } catch (err) {
+            outcomes[i] = { err }
+          }
+        }
+        continue
+      }
+      const sent: number[] = []
+      const internals: Record<string, unknown>[] = []
+      for (const i of group) {
+        try {
+          internals.push(unseal(rows[i]!))
+          sent.push(i)
+        } catch (err) {
+          outcomes[i] = { err }
+        }
+      }
+      if (sent.length === 0) continue
+      try {
+        const results = await backend.revokeSecrets(internals)
+        if (!Array.isArray(results) || results.length !== sent.length) {
+          throw new Error(
+            `the backend answered ${Array.isArray(results) ? results.length : 'no'} outcomes for ${sent.length} revocations`,
+          )
+        }
+        sent.forEach((i, k) => {
+          if (results[k] !== undefined) outcomes[i] = { err: results[k] }
+        })
+      } catch (err) {
+        // The whole call failed (e.g. the target is unreachable): every row failed with it.
+        for (const i of sent) outcomes[i] = { err }
+      }
+    }
+    return outcomes
+  }
+
+  /**
+   * Records a revocation's outcome: success deletes the row, failure counts an attempt and
    * schedules the retry (or makes the lease irrevocable). Returns the sanitised error, if any.
    */
-  async function revokeRow(
+  async function settleRow(
     row: LeaseRow,
-    mode: { force?: boolean; irrevocableNote?: string; background?: boolean } = {},
+    outcome: { err: unknown } | undefined,
+    mode: RevokeMode,
   ): Promise<string | undefined> {
-    let error: string | undefined
-    try {
-      await revokeSecret(row)
-    } catch (err) {
-      error = sanitizeError(err).slice(0, ERROR_LIMIT)
-    }
+    const error = outcome ? sanitizeError(outcome.err).slice(0, ERROR_LIMIT) : undefined
     if (error !== undefined) deps.onRevokeFailed?.(row.mount_path)
     else if (row.state === 'active' && Number(row.expire_time) <= now()) {
       // Lag counts only for leases revoked because they expired, not early revocations.
@@ -318,6 +376,43 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     return error
   }
 
+  /**
+   * Revokes rows (batched per mount where the backend can) and records each row's outcome on its
+   * own. One result per row: fulfilled with the sanitised revocation error (undefined: revoked),
+   * or rejected when recording the outcome failed (storage trouble).
+   */
+  async function revokeRows(
+    rows: LeaseRow[],
+    mode: RevokeMode = {},
+  ): Promise<Array<PromiseSettledResult<string | undefined>>> {
+    const outcomes = await revokeSecrets(rows)
+    // Together, so the deletes of a batch share one group commit.
+    return Promise.allSettled(rows.map((row, i) => settleRow(row, outcomes[i], mode)))
+  }
+
+  /** Revokes one row and records the outcome. Returns the sanitised error, if any. */
+  async function revokeRow(row: LeaseRow, mode: RevokeMode = {}): Promise<string | undefined> {
+    const [result] = await revokeRows([row], mode)
+    if (result!.status === 'rejected') throw result!.reason
+    return result!.value
+  }
+
+  /** Splits rows into batches of one mount each, as large as its backend takes. */
+  function batchesOf(rows: LeaseRow[]): LeaseRow[][] {
+    const batches: LeaseRow[][] = []
+    const open = new Map<string, LeaseRow[]>()
+    for (const row of rows) {
+      let batch = open.get(row.mount_accessor)
+      if (!batch || batch.length >= batchLimit(row)) {
+        batch = []
+        batches.push(batch)
+        open.set(row.mount_accessor, batch)
+      }
+      batch.push(row)
+    }
+    return batches
+  }
+
   async function revoke(leaseId: string) {
     const row = await getRow(leaseId)
     if (!row) return
@@ -339,12 +434,15 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
         .limit(PAGE)
         .execute()
       if (rows.length === 0) return summary
-      await mapLimit(rows, settings.concurrency, async (row) => {
-        const error = await revokeRow(row, mode)
-        if (error === undefined) summary.revoked++
-        else {
-          summary.failed++
-          summary.firstError ??= error
+      await mapLimit(batchesOf(rows), settings.concurrency, async (batch) => {
+        for (const result of await revokeRows(batch, mode)) {
+          if (result.status === 'rejected') throw result.reason
+          const error = result.value
+          if (error === undefined) summary.revoked++
+          else {
+            summary.failed++
+            summary.firstError ??= error
+          }
         }
       })
       after = rows[rows.length - 1]!.id
@@ -405,13 +503,23 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     logger,
     now,
     settled: () => deleteSoon.settled(),
-    settle: async (row, background) => {
+    batchLimit,
+    settle: async (rows, background) => {
+      let results: Array<PromiseSettledResult<string | undefined>>
       try {
-        await revokeRow(row, { background })
+        results = await revokeRows(rows, { background })
       } catch (err) {
-        // Storage trouble: the claim lapses and another tick (or node) retries.
-        logger.warn({ leaseId: row.id, err: sanitizeError(err) }, 'lease settle failed')
+        results = rows.map(() => ({ status: 'rejected', reason: err }))
       }
+      results.forEach((result, i) => {
+        // Storage trouble: the claim lapses and another tick (or node) retries.
+        if (result.status === 'rejected') {
+          logger.warn(
+            { leaseId: rows[i]!.id, err: sanitizeError(result.reason) },
+            'lease settle failed',
+          )
+        }
+      })
     },
   })
 
@@ -440,6 +548,14 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     irrevocable,
     worker: () => expiryWorker,
   }
+}
+
+/** How a revocation treats failures: `force` deletes anyway; a note makes them irrevocable. */
+interface RevokeMode {
+  force?: boolean
+  irrevocableNote?: string
+  /** Worker: do not wait for the row's delete (it joins a delayed group commit). */
+  background?: boolean
 }
 
 /** A `SELECT * FROM leases` being narrowed by a revocation's filter. */

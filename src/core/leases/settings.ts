@@ -10,8 +10,16 @@ export interface LeaseSettings {
   batchSize: number
   /** Revocations in flight at once on this node. */
   concurrency: number
-  /** Revocations in flight per target (`target_key`), so one slow target cannot take every slot. */
+  /**
+   * Revocations in flight per target (`target_key`), so one slow target cannot take every slot.
+   * A batch (see `revokeBatchSize`) is one revocation in flight: one connection, one transaction.
+   */
   perTargetLimit: number
+  /**
+   * Most leases of one target handed to a backend's `revokeSecrets` at once. Backends without it
+   * revoke one lease per slot, as before. 1 turns batching off.
+   */
+  revokeBatchSize: number
   /** Failed revocations before a lease becomes `irrevocable` (OpenBao: 6). */
   maxAttempts: number
   /** First retry delay; doubles per attempt with ±50% jitter (OpenBao: 10 s). */
@@ -31,6 +39,7 @@ export function defaultLeaseSettings(): LeaseSettings {
     batchSize: 200,
     concurrency: 32,
     perTargetLimit: 16,
+    revokeBatchSize: 50,
     maxAttempts: 6,
     backoffBaseMs: 10_000,
     irrevocableRetryMs: 24 * 3600_000,

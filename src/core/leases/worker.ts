@@ -4,7 +4,10 @@ import type { Storage } from '../../storage/storage.js'
 import type { LeaseRow } from './rows.js'
 import type { LeaseSettings } from './settings.js'
 
-/** A target may have this many times its in-flight cap claimed (running plus queued). */
+/**
+ * A target may have this many rows per in-flight slot claimed (running plus queued), on top of a
+ * full batch per slot when its backend batches (see `#heldCap`).
+ */
 const QUEUE_FACTOR = 8
 
 export interface ExpiryWorkerDeps {
@@ -12,11 +15,17 @@ export interface ExpiryWorkerDeps {
   settings: LeaseSettings
   logger: Logger
   /**
-   * Revokes one claimed row and records the outcome. Must not throw. With `background`, the row's
-   * delete may still be pending when it resolves (`settled` waits for such deletes).
+   * Revokes claimed rows of one target (one backend call when the backend batches) and records
+   * each row's outcome on its own. Must not throw. With `background`, the rows' deletes may still
+   * be pending when it resolves (`settled` waits for such deletes).
    */
-  settle(row: LeaseRow, background: boolean): Promise<void>
+  settle(rows: LeaseRow[], background: boolean): Promise<void>
   settled(): Promise<void>
+  /**
+   * Most rows like this one that may be settled together (1: one row per call). Default 1.
+   * The manager answers `revokeBatchSize` when the row's backend has `revokeSecrets`.
+   */
+  batchLimit?(row: LeaseRow): number
   now?: () => number
 }
 
@@ -27,6 +36,12 @@ export interface ExpiryWorkerDeps {
  * concurrency. Candidates are taken round-robin across `target_key`, and each target has its own
  * in-flight cap, so one dead database cannot starve the others. Nothing is held per lease beyond
  * the claimed batch, and nothing is loaded at start.
+ *
+ * Rows of one target whose backend revokes in batches are started together (up to `batchLimit`).
+ * A batch takes one slot, of the node's `concurrency` and of its target's `perTargetLimit`: the
+ * caps bound concurrent work on a target (a batch is one connection and one transaction there),
+ * not rows. Batches are sized to spread a target's queued rows over its free slots, so a small
+ * burst still runs in parallel and only a backlog fills whole batches.
  */
 export class ExpiryWorker {
   #deps: ExpiryWorkerDeps
@@ -38,10 +53,13 @@ export class ExpiryWorker {
   #keys: { at: number; keys: string[] } | undefined
   /** Claimed, not started yet. */
   #queue: LeaseRow[] = []
-  /** Per target: running plus queued. */
+  /** Per target: rows running plus queued. */
   #held = new Map<string, number>()
+  /** Per target: settle calls (single rows or batches) in flight. */
   #running = new Map<string, number>()
   #total = 0
+  /** Per target: the batch limit of its rows (see `#heldCap`). */
+  #batchOf = new Map<string, number>()
   #tasks = new Set<Promise<void>>()
 
   constructor(deps: ExpiryWorkerDeps) {
@@ -101,7 +119,18 @@ export class ExpiryWorker {
     this.#keys = undefined
     const rows = await this.#claim(this.#deps.settings.batchSize)
     for (const row of rows) bump(this.#held, row.target_key, -1)
-    await Promise.all(rows.map((row) => this.#deps.settle(row, false)))
+    const groups: LeaseRow[][] = []
+    const open = new Map<string, LeaseRow[]>()
+    for (const row of rows) {
+      let group = open.get(row.target_key)
+      if (!group || group.length >= this.#batchLimit(row)) {
+        group = []
+        groups.push(group)
+        open.set(row.target_key, group)
+      }
+      group.push(row)
+    }
+    await Promise.all(groups.map((group) => this.#deps.settle(group, false)))
     return rows.length
   }
 
@@ -124,37 +153,67 @@ export class ExpiryWorker {
     this.#dispatch()
   }
 
-  /** Starts queued rows while there are free slots, skipping targets at their cap. */
+  #batchLimit(row: LeaseRow): number {
+    const limit = this.#deps.batchLimit?.(row) ?? 1
+    return Number.isInteger(limit) && limit > 1 ? limit : 1
+  }
+
+  /**
+   * Starts queued work while there are free slots, skipping targets at their cap. The first ready
+   * row (the queue interleaves targets) picks the target; that target's queued rows of the same
+   * mount, in order, make the batch.
+   */
   #dispatch(): void {
     const { concurrency, perTargetLimit } = this.#deps.settings
+    const now = (this.#deps.now ?? Date.now)()
     for (let i = 0; i < this.#queue.length && this.#total < concurrency;) {
-      const row = this.#queue[i]!
-      if ((this.#running.get(row.target_key) ?? 0) >= perTargetLimit) {
+      const first = this.#queue[i]!
+      const key = first.target_key
+      const running = this.#running.get(key) ?? 0
+      if (running >= perTargetLimit) {
         i++
         continue
       }
-      this.#queue.splice(i, 1)
-      if (Number(row.claim_until) < (this.#deps.now ?? Date.now)() + 1000) {
-        // Our claim is (almost) over: another node may take the row, so leave it to a new poll.
-        bump(this.#held, row.target_key, -1)
-        continue
+      // One batch is one target and one backend (mount).
+      const same = (row: LeaseRow) =>
+        row.target_key === key && row.mount_accessor === first.mount_accessor
+      let size = 1
+      const limit = this.#batchLimit(first)
+      if (limit > 1) {
+        let queued = 0
+        for (let j = i; j < this.#queue.length; j++) if (same(this.#queue[j]!)) queued++
+        const free = Math.min(perTargetLimit - running, concurrency - this.#total)
+        size = Math.min(limit, Math.max(1, Math.ceil(queued / free)))
       }
-      this.#start(row)
+      const batch: LeaseRow[] = []
+      const rest = this.#queue.slice(0, i)
+      for (let j = i; j < this.#queue.length; j++) {
+        const row = this.#queue[j]!
+        if (!same(row) || batch.length >= size) rest.push(row)
+        else if (Number(row.claim_until) < now + 1000) {
+          // Our claim is (almost) over: another node may take the row, so leave it to a new poll.
+          bump(this.#held, key, -1)
+        } else batch.push(row)
+      }
+      this.#queue = rest
+      if (batch.length > 0) this.#start(key, batch)
     }
   }
 
-  #start(row: LeaseRow): void {
-    const key = row.target_key
+  #start(key: string, rows: LeaseRow[]): void {
     this.#total++
     bump(this.#running, key, 1)
-    const task = this.#deps.settle(row, true).finally(() => {
+    const task = this.#deps.settle(rows, true).finally(() => {
       this.#total--
       bump(this.#running, key, -1)
-      bump(this.#held, key, -1)
+      bump(this.#held, key, -rows.length)
       this.#tasks.delete(task)
       if (!this.#timer) return
       this.#dispatch()
-      if (this.#queue.length < this.#deps.settings.concurrency) void this.pump()
+      // Refill before the free slots run dry: a slot takes one row, or a batch of rows.
+      if (this.#queue.length < this.#deps.settings.concurrency * this.#batchLimit(rows[0]!)) {
+        void this.pump()
+      }
     })
     this.#tasks.add(task)
   }
@@ -180,7 +239,7 @@ export class ExpiryWorker {
     for (let i = 0; i < keys.length && picked.length < limit; i++) {
       const key = keys[(offset + i) % keys.length]!
       const room = Math.min(
-        settings.perTargetLimit * QUEUE_FACTOR - (this.#held.get(key) ?? 0),
+        this.#heldCap(key) - (this.#held.get(key) ?? 0),
         share,
         limit - picked.length,
       )
@@ -215,8 +274,19 @@ export class ExpiryWorker {
     // Keep the round-robin order of the candidates, so targets interleave in the queue.
     const order = new Map(picked.map((id, i) => [id, i]))
     won.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
-    for (const row of won) bump(this.#held, row.target_key, 1)
+    for (const row of won) {
+      bump(this.#held, row.target_key, 1)
+      this.#batchOf.set(row.target_key, this.#batchLimit(row))
+    }
     return won
+  }
+
+  /**
+   * Rows one target may hold: `QUEUE_FACTOR` per slot, plus room for a full batch per slot when
+   * its backend batches (learnt from the rows it last claimed there).
+   */
+  #heldCap(key: string): number {
+    return this.#deps.settings.perTargetLimit * (QUEUE_FACTOR + (this.#batchOf.get(key) ?? 1) - 1)
   }
 
   /** Distinct target keys by a loose index scan (one index seek per target), cached for a tick. */
@@ -231,6 +301,8 @@ export class ExpiryWorker {
       select k from t where k is not null`.execute(this.#deps.storage.db)
     const keys = rows.flatMap((r) => (r.k === null ? [] : [r.k]))
     this.#keys = { at: now, keys }
+    const live = new Set(keys)
+    for (const key of this.#batchOf.keys()) if (!live.has(key)) this.#batchOf.delete(key)
     return keys
   }
 }

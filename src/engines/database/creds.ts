@@ -11,7 +11,7 @@ import {
   renderStatements,
   type StatementTemplate,
 } from './statements.js'
-import type { PluginDialect } from '../../../plugins/contract.js'
+import type { DeleteUserRequest, PluginDialect } from '../../../plugins/contract.js'
 import type { DatabaseContext } from './context.js'
 import { TemplateError, type UsernameTemplate } from './username-template.js'
 
@@ -144,20 +144,82 @@ export function credsFeature(ctx: DatabaseContext) {
     return { conn: connections.get(config), dialect: plugin.dialect }
   }
 
-  const revokeSecret = async (raw: Record<string, unknown>): Promise<void> => {
-    const data = leaseData(raw)
-    const { conn, dialect } = await target(data)
+  /** The plugin request that deletes a lease's user (its role's revocation statements rendered). */
+  const deleteRequest = (data: DatabaseLeaseData, dialect: PluginDialect): DeleteUserRequest => {
     const values = { name: data.username, username: data.username }
     const statements = renderStatements(
       parse(data.revocationStatements, dialect, 'revocation_statements'),
       values,
       dialect,
     )
-    await conn.deleteUser({
-      username: data.username,
-      statements,
-      render: renderer(values, dialect),
+    return { username: data.username, statements, render: renderer(values, dialect) }
+  }
+
+  const revokeSecret = async (raw: Record<string, unknown>): Promise<void> => {
+    const data = leaseData(raw)
+    const { conn, dialect } = await target(data)
+    await conn.deleteUser(deleteRequest(data, dialect))
+  }
+
+  /**
+   * Revokes many leases' users: grouped by connection config, each group handed to the plugin's
+   * `deleteUsers` (one batch on the target) or, without it, to `deleteUser` user by user. One
+   * outcome per lease, in order; a lease whose data or connection is bad fails alone.
+   */
+  const revokeSecrets = async (
+    raws: Record<string, unknown>[],
+  ): Promise<Array<Error | undefined>> => {
+    const outcomes: Array<Error | undefined> = raws.map(() => undefined)
+    const fail = (i: number, err: unknown) => {
+      outcomes[i] = err instanceof Error ? err : new Error('revocation failed')
+    }
+    const byDb = new Map<string, Array<{ i: number; data: DatabaseLeaseData }>>()
+    raws.forEach((raw, i) => {
+      try {
+        const data = leaseData(raw)
+        const group = byDb.get(data.db)
+        if (group) group.push({ i, data })
+        else byDb.set(data.db, [{ i, data }])
+      } catch (err) {
+        fail(i, err)
+      }
     })
+    for (const group of byDb.values()) {
+      let resolved: Awaited<ReturnType<typeof target>>
+      try {
+        resolved = await target(group[0]!.data)
+      } catch (err) {
+        for (const { i } of group) fail(i, err)
+        continue
+      }
+      const { conn, dialect } = resolved
+      const sent: number[] = []
+      const reqs: DeleteUserRequest[] = []
+      for (const { i, data } of group) {
+        try {
+          reqs.push(deleteRequest(data, dialect))
+          sent.push(i)
+        } catch (err) {
+          fail(i, err)
+        }
+      }
+      if (reqs.length === 0) continue
+      if (!conn.deleteUsers) {
+        for (let k = 0; k < reqs.length; k++) {
+          await conn.deleteUser(reqs[k]!).catch((err: unknown) => fail(sent[k]!, err))
+        }
+        continue
+      }
+      try {
+        const results = await conn.deleteUsers(reqs)
+        sent.forEach((i, k) => {
+          if (results[k] !== undefined) fail(i, results[k])
+        })
+      } catch (err) {
+        for (const i of sent) fail(i, err)
+      }
+    }
+    return outcomes
   }
 
   const renewSecret = async (
@@ -242,7 +304,7 @@ export function credsFeature(ctx: DatabaseContext) {
   const paths: PathDef[] = [
     { pattern: /^creds\/(?<role>[^/]+)$/, operations: { read: issue, update: issue } },
   ]
-  return { paths, revokeSecret, renewSecret, inspectSecret, describeAccess }
+  return { paths, revokeSecret, revokeSecrets, renewSecret, inspectSecret, describeAccess }
 }
 
 function leaseData(raw: Record<string, unknown>): DatabaseLeaseData {

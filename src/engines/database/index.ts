@@ -28,6 +28,7 @@ export function createDatabaseBackend(core: Core, mount: MountEntry): Backend {
   return {
     paths: [...configPaths(ctx), ...rolePaths(ctx), ...creds.paths],
     revokeSecret: creds.revokeSecret,
+    revokeSecrets: creds.revokeSecrets,
     renewSecret: creds.renewSecret,
     inspectSecret: creds.inspectSecret,
     describeAccess: creds.describeAccess,
