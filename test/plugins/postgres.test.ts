@@ -6,7 +6,7 @@ import type { DatabaseConnection } from '../../plugins/contract.js'
 import { generatePassword } from '../../src/engines/database/credentials.js'
 import { formatExpiration, renderer } from '../../src/engines/database/statements.js'
 import { pgAs, pgConfigBody, pgGroupFixture, pgTarget } from '../engines/database-fixtures.js'
-import { storageUrls } from '../support/databases.js'
+import { pgTargetSuperuserUrl } from '../support/databases.js'
 
 const dialect = postgresPlugin.dialect
 
@@ -108,7 +108,7 @@ describe('postgresql plugin', () => {
     const names = [`v-i1-${tag}`, `v-i2-${tag}`, `v-i3-${tag}`]
     for (const n of names) await create(n)
     // A superuser role: the CREATEROLE admin may not alter it, so the batch is refused.
-    const superuser = postgres(storageUrls().postgres.replace(/\/[^/]*$/, '/stint_target'), {
+    const superuser = postgres(pgTargetSuperuserUrl(), {
       max: 1,
       onnotice: () => {},
     })

@@ -42,6 +42,15 @@ export function targetUrls(): Record<ServerDialect, string> {
 }
 
 /** A URL without its password, fit for error messages. */
+/**
+ * A PostgreSQL superuser on the target database, for tests that must set up what the
+ * least-privilege admin cannot (a superuser role it may not drop). `.ci/prepare-services` gives
+ * the superuser trust on loopback.
+ */
+export function pgTargetSuperuserUrl(): string {
+  return env('STINT_TEST_PG_SUPERUSER_URL', 'postgres://postgres@127.0.0.1:5432/stint_target')
+}
+
 export function redactUrl(url: string): string {
   return url.replace(/(\/\/[^:@/]*):[^@/]*@/, '$1:***@')
 }
