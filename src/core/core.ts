@@ -169,12 +169,19 @@ export class Core {
     return { all: [...new Set([...token.policies, ...identity])], identity }
   }
 
-  async aclFor(token: TokenEntry): Promise<{ acl: Acl; policies: string[] }> {
-    // A token without an entity has a fixed policy list: its ACL is kept on the (briefly cached)
-    // token entry until a policy changes. Entity tokens ask the identity store every time.
-    const generation = this.policies.generation()
+  /**
+   * A token without an entity has a fixed policy list: its ACL is kept on the (briefly cached)
+   * token entry until a policy changes. Entity tokens ask the identity store every time.
+   */
+  #aclMemoFor(token: TokenEntry): { acl: Acl; policies: string[] } | undefined {
     const memo = token.entityId ? undefined : this.#aclMemo.get(token)
-    if (memo && memo.generation === generation) return memo
+    return memo && memo.generation === this.policies.generation() ? memo : undefined
+  }
+
+  async aclFor(token: TokenEntry): Promise<{ acl: Acl; policies: string[] }> {
+    const memo = this.#aclMemoFor(token)
+    if (memo) return memo
+    const generation = this.policies.generation()
     const { all } = await this.effectivePolicies(token)
     const acl = await this.policies.acl(all, { entityId: token.entityId })
     if (!token.entityId) this.#aclMemo.set(token, { generation, acl, policies: all })
@@ -184,12 +191,9 @@ export class Core {
   /** Looks up a client token and applies its CIDR binding. */
   async authenticate(req: LogicalRequest): Promise<TokenEntry> {
     if (!req.clientToken) throw permissionDenied()
-    const token = await this.tokens.lookup(req.clientToken)
+    const token = this.tokens.cached(req.clientToken) ?? (await this.tokens.lookup(req.clientToken))
     if (!token) throw permissionDenied()
-    if (token.boundCidrs.length > 0 && !inCidrs(req.remoteAddress, token.boundCidrs)) {
-      throw permissionDenied()
-    }
-    return token
+    return checkCidrs(req, token)
   }
 
   /** Runs one logical request through the pipeline. */
@@ -259,8 +263,9 @@ export class Core {
     if (this.seal.sealed && !def.allowSealed) throw sealedError()
 
     if (!def.unauthenticated) {
-      const token = await this.authenticate(req)
-      req.token = token
+      // A token this node saw in the last second is answered without a storage round trip.
+      const cached = req.clientToken ? this.tokens.cached(req.clientToken) : undefined
+      req.token = cached ? checkCidrs(req, cached) : await this.authenticate(req)
     }
     const operation = await resolveOperation(def, req, params)
     req.operation = operation
@@ -270,7 +275,7 @@ export class Core {
     const afterHooks: Array<(response: LogicalResponse | null) => Promise<void>> = []
 
     if (!def.unauthenticated && req.token) {
-      const { acl, policies } = await this.aclFor(req.token)
+      const { acl, policies } = this.#aclMemoFor(req.token) ?? (await this.aclFor(req.token))
       ctx.acl = acl
       ctx.policies = policies
       const decision = acl.check(req.path, operation, { sudo: def.sudo, data: req.data })
@@ -313,6 +318,14 @@ export class Core {
       relativePath: req.path.slice(hit.entry.path.length),
     }
   }
+}
+
+/** Applies a token's CIDR binding to the request's address. */
+function checkCidrs(req: LogicalRequest, token: TokenEntry): TokenEntry {
+  if (token.boundCidrs.length > 0 && !inCidrs(req.remoteAddress, token.boundCidrs)) {
+    throw permissionDenied()
+  }
+  return token
 }
 
 /** First path definition whose pattern matches, with its named groups. */

@@ -212,12 +212,11 @@ export class TokenStore {
     return { token, entry, warnings }
   }
 
-  /** Finds a live token; expired tokens are revoked on sight and reported as missing. */
-  async lookup(token: string): Promise<TokenEntry | undefined> {
+  /** A live token from this node's short cache, without touching storage (or undefined). */
+  cached(token: string): TokenEntry | undefined {
     if (typeof token !== 'string' || token.length === 0 || token.length > 512) return undefined
-    const id = this.#idOf(token)
+    const cached = this.#cache.get(this.#idOf(token))
     const now = nowMs()
-    const cached = this.#cache.get(id)
     if (
       cached &&
       cached.until > now &&
@@ -225,6 +224,16 @@ export class TokenStore {
     ) {
       return cached.entry
     }
+    return undefined
+  }
+
+  /** Finds a live token; expired tokens are revoked on sight and reported as missing. */
+  async lookup(token: string): Promise<TokenEntry | undefined> {
+    const hit = this.cached(token)
+    if (hit) return hit
+    if (typeof token !== 'string' || token.length === 0 || token.length > 512) return undefined
+    const id = this.#idOf(token)
+    const now = nowMs()
     const row = await this.#storage.db
       .selectFrom('tokens')
       .selectAll()
