@@ -21,14 +21,14 @@ import { startTarget, type RunningTarget } from './support/child.js'
  * time per request, which other processes on a busy machine disturb much less than throughput;
  * each ratio is given both ways.
  *
- * Env: `BENCH_SECONDS` (per scenario per round, default 2), `BENCH_ROUNDS` (default 3),
+ * Env: `BENCH_SECONDS` (per scenario per round, default 2), `BENCH_ROUNDS` (default 5),
  * `BENCH_CONNECTIONS` (default 32), `BENCH_CPU_PROF=<dir>` (Stint target under `node --cpu-prof`),
  * `BENCH_EXPERIMENTS=stmt-cache,token-cache` (patch the Stint target to measure what a core
  * change would buy; see bench/support/target.ts).
  */
 export async function run(): Promise<void> {
   const durationMs = Number(process.env.BENCH_SECONDS ?? 2) * 1000
-  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5))
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 32)
   const cpuProfDir = process.env.BENCH_CPU_PROF || undefined
   const experiments = process.env.BENCH_EXPERIMENTS || undefined
@@ -128,7 +128,7 @@ export async function run(): Promise<void> {
           `  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  (rounds: ${all})`,
       )
     }
-    const [hw, fl, unauth, auth, kv] = medians.map((m) => m.rps) as number[] as [
+    const [hw, fl, , , kv] = medians.map((m) => m.rps) as number[] as [
       number,
       number,
       number,
@@ -143,13 +143,22 @@ export async function run(): Promise<void> {
       number,
     ]
     const verdict = (value: number, target: number) => (value >= target ? 'ok' : 'MISSED')
-    const line = (label: string, rps: number, cost: number, target: number) =>
+    // Scenarios of one round run back to back, so a ratio taken within a round cancels the
+    // machine's drift between rounds; the verdict uses the median of those paired ratios.
+    const paired = (a: number, b: number) => {
+      const each = samples[a]!.map((r, i) => r.rps / samples[b]![i]!.rps)
+      return { median: [...each].sort((x, y) => x - y)[Math.floor(each.length / 2)]!, each }
+    }
+    const line = (label: string, a: number, b: number, cost: number, target: number) => {
+      const p = paired(a, b)
       console.log(
-        `  ${label} ${rps.toFixed(2)} by req/s, ${cost.toFixed(2)} by CPU per request` +
-          ` (target >= ${target}: ${verdict(rps, target)})`,
+        `  ${label} ${p.median.toFixed(2)} paired by round (${p.each.map((x) => x.toFixed(2)).join(' / ')}),` +
+          ` ${(medians[a]!.rps / medians[b]!.rps).toFixed(2)} of medians, ${cost.toFixed(2)} by CPU per request` +
+          ` (target >= ${target}: ${verdict(p.median, target)})`,
       )
-    line('KV read / hello-world:          ', kv / hw, hwCpu / kvCpu, 0.5)
-    line('authenticated / unauthenticated:', auth / unauth, unauthCpu / authCpu, 0.9)
+    }
+    line('KV read / hello-world:          ', 4, 0, hwCpu / kvCpu, 0.5)
+    line('authenticated / unauthenticated:', 3, 2, unauthCpu / authCpu, 0.9)
     console.log(
       `  for scale: floor / hello-world ${(fl / hw).toFixed(2)} by req/s, ${(hwCpu / flCpu).toFixed(2)} by CPU;` +
         ` Stint KV / floor ${(kv / fl).toFixed(2)} by req/s, ${(flCpu / kvCpu).toFixed(2)} by CPU`,
