@@ -191,7 +191,7 @@ export class Core {
   /** Looks up a client token and applies its CIDR binding. */
   async authenticate(req: LogicalRequest): Promise<TokenEntry> {
     if (!req.clientToken) throw permissionDenied()
-    const token = this.tokens.cached(req.clientToken) ?? (await this.tokens.lookup(req.clientToken))
+    const token = await this.tokens.lookup(req.clientToken)
     if (!token) throw permissionDenied()
     return checkCidrs(req, token)
   }

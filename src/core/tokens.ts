@@ -215,8 +215,11 @@ export class TokenStore {
   /** A live token from this node's short cache, without touching storage (or undefined). */
   cached(token: string): TokenEntry | undefined {
     if (typeof token !== 'string' || token.length === 0 || token.length > 512) return undefined
-    const cached = this.#cache.get(this.#idOf(token))
-    const now = nowMs()
+    return this.#cachedById(this.#idOf(token), nowMs())
+  }
+
+  #cachedById(id: string, now: number): TokenEntry | undefined {
+    const cached = this.#cache.get(id)
     if (
       cached &&
       cached.until > now &&
@@ -229,11 +232,11 @@ export class TokenStore {
 
   /** Finds a live token; expired tokens are revoked on sight and reported as missing. */
   async lookup(token: string): Promise<TokenEntry | undefined> {
-    const hit = this.cached(token)
-    if (hit) return hit
     if (typeof token !== 'string' || token.length === 0 || token.length > 512) return undefined
     const id = this.#idOf(token)
     const now = nowMs()
+    const hit = this.#cachedById(id, now)
+    if (hit) return hit
     const row = await this.#storage.db
       .selectFrom('tokens')
       .selectAll()
