@@ -8,6 +8,7 @@ import * as m0005 from './0005-auth-roles.js'
 import * as m0006 from './0006-identity-userpass.js'
 import * as m0007 from './0007-audit.js'
 import * as m0008 from './0008-access.js'
+import * as m0009 from './0009-password-policies.js'
 
 export interface SchemaMigration {
   name: string
@@ -27,4 +28,5 @@ export const migrations: SchemaMigration[] = [
   { name: '0006-identity-userpass', up: m0006.up },
   { name: '0007-audit', up: m0007.up },
   { name: '0008-access', up: m0008.up },
+  { name: '0009-password-policies', up: m0009.up },
 ]

@@ -241,13 +241,14 @@ describe('database engine input checks', () => {
     must(await server.call('PUT', 'sys/leases/revoke', { body: { lease_id: creds.lease_id } }), 204)
   })
 
-  it('rejects password policies, which are not implemented', async () => {
+  it('refuses a password_policy that does not exist', async () => {
     await expect400(
       await server.call('POST', 'database/config/pp', {
         body: pgConfigBody({ password_policy: 'strong' }),
       }),
-      /password_policy is not supported/,
+      /^password policy "strong" does not exist$/,
     )
+    expect((await server.call('GET', 'database/config/pp')).status).toBe(404)
   })
 
   it('refuses unknown roles and roles the connection does not allow', async () => {

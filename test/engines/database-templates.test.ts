@@ -62,6 +62,58 @@ describe('statement templates', () => {
     ).toThrow(/outside its alphabet/)
   })
 
+  it('takes passwords from printable ASCII except quotes, backticks and backslashes', () => {
+    const parsed = parseStatements(
+      [`ALTER ROLE "{{name}}" PASSWORD '{{password}}'`],
+      postgresDialect,
+      'f',
+    )
+    const password = 'aZ09!#$%&()*+,-./:;<=>?@[]^_{|}~'
+    expect(renderStatements(parsed, { name: 'v-a', password }, postgresDialect)).toEqual([
+      `ALTER ROLE "v-a" PASSWORD '${password}'`,
+    ])
+    for (const bad of [
+      "it's",
+      'say"hi',
+      'back`tick',
+      'back\\slash',
+      'with space',
+      'tab\there',
+      'é',
+    ]) {
+      expect(() =>
+        renderStatements(parsed, { name: 'v-a', password: bad }, postgresDialect),
+      ).toThrow(/outside its alphabet/)
+    }
+  })
+
+  it('refuses a password with $ inside a $$ body, and allows it outside one', () => {
+    const inBody = parseStatements(
+      [
+        `DO $$ BEGIN EXECUTE 'ALTER ROLE "{{name}}" PASSWORD ''x'''; PERFORM '{{password}}'; END $$`,
+      ],
+      postgresDialect,
+      'f',
+    )
+    expect(() =>
+      renderStatements(inBody, { name: 'v-a', password: 'ab$$cd' }, postgresDialect),
+    ).toThrow(/contains '\$', which could end the \$\$ body/)
+    expect(() =>
+      renderStatements(inBody, { name: 'v-a', password: 'ab$cd' }, postgresDialect),
+    ).toThrow(/\$\$ body/)
+    expect(
+      renderStatements(inBody, { name: 'v-a', password: 'ab-cd' }, postgresDialect)[0],
+    ).toContain(`PERFORM 'ab-cd'`)
+    const outside = parseStatements(
+      [`DO $$ BEGIN NULL; END $$; ALTER ROLE "{{name}}" PASSWORD '{{password}}'`],
+      postgresDialect,
+      'f',
+    )
+    expect(renderStatements(outside, { name: 'v-a', password: 'ab$$cd' }, postgresDialect)).toEqual(
+      ['DO $$ BEGIN NULL; END $$', `ALTER ROLE "v-a" PASSWORD 'ab$$cd'`],
+    )
+  })
+
   it('does not mistake escaped quotes for the end of a literal', () => {
     expect(() => parseStatements([`SELECT 'it''s {{name}}'`], postgresDialect, 'f')).not.toThrow()
     expect(() => parseStatements([`SELECT 'it\\'s' {{name}}`], mysqlDialect, 'f')).toThrow(

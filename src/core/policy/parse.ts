@@ -98,8 +98,8 @@ export async function parsePolicy(name: string, text: string): Promise<Policy> {
   return { name, text: source, rules, templated: rules.some((r) => r.path.includes('{{')) }
 }
 
-// Vault decodes the body when it is valid standard base64, and uses it as is otherwise.
-function decodeBase64(text: string): string | undefined {
+/** Vault decodes a policy body when it is valid standard base64, and uses it as is otherwise. */
+export function decodeBase64(text: string): string | undefined {
   const compact = text.replace(/[\r\n]/g, '')
   if (compact.length === 0 || compact.length % 4 !== 0) return undefined
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined
@@ -116,14 +116,27 @@ function parseJson(text: string): unknown {
 
 async function parseHclText(text: string): Promise<unknown> {
   try {
+    return await parseHclDocument(text)
+  } catch (err) {
+    return fail((err as Error).message)
+  }
+}
+
+/**
+ * Parses HCL into hcl2json's object form (blocks become lists of bodies). A syntax error is thrown
+ * as an `Error` whose message reads `line L, column C: ...`.
+ */
+export async function parseHclDocument(text: string): Promise<unknown> {
+  try {
     return await parseHcl('policy.hcl', text)
   } catch (err) {
     const raw = err instanceof Error ? err.message : String(err)
-    const message = raw
-      .replace(/^parse config: \[/, '')
-      .replace(/\]$/, '')
-      .replace(/policy\.hcl:(\d+),(\d+)(-\d+)?: /g, 'line $1, column $2: ')
-    return fail(message)
+    throw new Error(
+      raw
+        .replace(/^parse config: \[/, '')
+        .replace(/\]$/, '')
+        .replace(/policy\.hcl:(\d+),(\d+)(-\d+)?: /g, 'line $1, column $2: '),
+    )
   }
 }
 

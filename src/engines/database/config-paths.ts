@@ -3,7 +3,12 @@ import { optionalBool, optionalString, stringList } from '../../core/fields.js'
 import { sanitizeMessage } from '../../core/sanitize.js'
 import type { LogicalRequest, PathDef } from '../../core/request.js'
 import { PluginInputError, type DatabaseConnection } from '../../../plugins/contract.js'
-import { checkedUsernameTemplate, generatePassword, SAFE_VALUE } from './credentials.js'
+import {
+  checkedUsernameTemplate,
+  passwordForConnection,
+  SAFE_VALUE,
+  sqlSafePasswordPolicy,
+} from './credentials.js'
 import { PLUGIN_NAMES, pluginFor } from './plugins.js'
 import { parseStatements, renderStatements, StatementError } from './statements.js'
 import type { DatabaseContext } from './context.js'
@@ -50,12 +55,9 @@ export function configPaths(ctx: DatabaseContext): PathDef[] {
     if (existing && existing.pluginName !== pluginName) {
       throw badRequest('plugin_name cannot change; delete the connection first')
     }
-    const passwordPolicy = optionalString(data.password_policy, 'password_policy') ?? ''
-    if (passwordPolicy !== '') {
-      throw badRequest(
-        'password_policy is not supported: Stint has no sys/policies/password; passwords are 20+ random characters',
-      )
-    }
+    const newPolicy = optionalString(data.password_policy, 'password_policy')
+    if (newPolicy) await sqlSafePasswordPolicy(ctx.passwordPolicies, newPolicy)
+    const passwordPolicy = newPolicy ?? existing?.settings.passwordPolicy ?? ''
     const usernameTemplate =
       optionalString(data.username_template, 'username_template') ??
       existing?.settings.usernameTemplate ??
@@ -177,7 +179,7 @@ export function configPaths(ctx: DatabaseContext): PathDef[] {
     if (!username || !password) {
       throw badRequest('rotate-root needs username and password in the connection config')
     }
-    const newPassword = generatePassword()
+    const newPassword = await passwordForConnection(ctx.passwordPolicies, config.settings)
     const templates = statementsOrBadRequest(() =>
       parseStatements(
         config.settings.rootRotationStatements,
@@ -190,10 +192,12 @@ export function configPaths(ctx: DatabaseContext): PathDef[] {
     }
     const statements =
       templates.length > 0
-        ? renderStatements(
-            templates,
-            { name: username, username, password: newPassword },
-            plugin.dialect,
+        ? statementsOrBadRequest(() =>
+            renderStatements(
+              templates,
+              { name: username, username, password: newPassword },
+              plugin.dialect,
+            ),
           )
         : []
     try {

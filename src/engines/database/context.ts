@@ -1,5 +1,6 @@
 import type { Core } from '../../core/core.js'
 import type { MountEntry } from '../../core/mounts.js'
+import type { PasswordPolicyStore } from '../../core/password-policy/store.js'
 import type { ConnectionCache } from './connections.js'
 import type { DatabaseStore } from './store.js'
 
@@ -9,4 +10,6 @@ export interface DatabaseContext {
   mount: MountEntry
   store: DatabaseStore
   connections: ConnectionCache
+  /** `sys/policies/password`, for connections that name a `password_policy`. */
+  passwordPolicies: Pick<PasswordPolicyStore, 'get'>
 }

@@ -1,4 +1,14 @@
 import { randomInt } from 'node:crypto'
+import { badRequest } from '../../core/errors.js'
+import {
+  generatePassword as generateFromPolicy,
+  type PasswordPolicy,
+} from '../../core/password-policy/policy.js'
+import {
+  checkPasswordPolicyName,
+  type PasswordPolicyStore,
+} from '../../core/password-policy/store.js'
+import type { ConfigSettings } from './store.js'
 import {
   compileUsernameTemplate,
   TemplateError,
@@ -10,7 +20,7 @@ const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 const DIGITS = '0123456789'
 const ALL = LOWER + UPPER + DIGITS + '-'
 
-/** Generated usernames and passwords use only these characters, so they can never break out of SQL quoting. */
+/** Generated usernames and default passwords use only these characters: safe in any SQL quoting. */
 export const SAFE_VALUE = /^[A-Za-z0-9._-]+$/
 
 /**
@@ -29,6 +39,44 @@ export function generatePassword(length = 20): string {
 
 function pick(alphabet: string): string {
   return alphabet[randomInt(alphabet.length)]!
+}
+
+/** Characters a password policy may not produce: Stint does not place them in SQL statements. */
+export const SQL_UNSAFE_CHARACTERS = ["'", '"', '`', '\\']
+
+/**
+ * Reads a password policy a connection names and checks that its passwords can go into SQL:
+ * a missing policy, or one whose charsets hold `'`, `"`, `` ` `` or `\`, is a 400.
+ */
+export async function sqlSafePasswordPolicy(
+  policies: Pick<PasswordPolicyStore, 'get'>,
+  name: string,
+): Promise<PasswordPolicy> {
+  const policy = await policies.get(checkPasswordPolicyName(name))
+  if (!policy) throw badRequest(`password policy "${name}" does not exist`)
+  const unsafe = SQL_UNSAFE_CHARACTERS.filter((c) => policy.alphabet.includes(c))
+  if (unsafe.length > 0) {
+    throw badRequest(
+      `password policy "${name}" can generate ${unsafe.join(' ')}, which Stint does not place ` +
+        'in SQL statements: remove them from its charsets',
+    )
+  }
+  return policy
+}
+
+/**
+ * A new password for a connection's users (or its admin, on rotate-root): from the connection's
+ * `password_policy` when it names one, else {@link generatePassword}. Call it before anything is
+ * written, so a policy that vanished fails the request cleanly.
+ */
+export async function passwordForConnection(
+  policies: Pick<PasswordPolicyStore, 'get'>,
+  settings: Pick<ConfigSettings, 'passwordPolicy'>,
+): Promise<string> {
+  const name = settings.passwordPolicy
+  if (!name) return generatePassword()
+  const policy = await sqlSafePasswordPolicy(policies, name)
+  return generateFromPolicy(policy, `password policy "${name}"`)
 }
 
 /** Maps a token display name or role name onto the safe alphabet before it enters a template. */

@@ -2,7 +2,7 @@ import { ApiError, badRequest } from '../../core/errors.js'
 import { sanitizeMessage } from '../../core/sanitize.js'
 import type { LogicalRequest, LogicalResponse, PathDef } from '../../core/request.js'
 import { checkName, errorText, statementsOrBadRequest } from './config-paths.js'
-import { checkedUsernameTemplate, generatePassword, SAFE_VALUE } from './credentials.js'
+import { checkedUsernameTemplate, passwordForConnection, SAFE_VALUE } from './credentials.js'
 import { pluginFor } from './plugins.js'
 import {
   formatExpiration,
@@ -87,7 +87,7 @@ export function credsFeature(ctx: DatabaseContext) {
       req.token.displayName,
       roleName,
     )
-    const password = generatePassword()
+    const password = await passwordForConnection(ctx.passwordPolicies, config.settings)
     const creation = parse(role.creationStatements, dialect, 'creation_statements')
     const rollback = parse(role.rollbackStatements, dialect, 'rollback_statements')
     const conn = connections.get(config)

@@ -1,5 +1,6 @@
 import type { Core } from '../../core/core.js'
 import type { MountEntry } from '../../core/mounts.js'
+import { createPasswordPolicyStore } from '../../core/password-policy/store.js'
 import type { Backend } from '../../core/request.js'
 import { configPaths } from './config-paths.js'
 import { createConnectionCache } from './connections.js'
@@ -23,6 +24,7 @@ export function createDatabaseBackend(core: Core, mount: MountEntry): Backend {
       mountId: mount.id,
     }),
     connections: createConnectionCache(),
+    passwordPolicies: createPasswordPolicyStore({ storage: core.storage }),
   }
   const creds = credsFeature(ctx)
   return {

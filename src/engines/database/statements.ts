@@ -7,7 +7,10 @@ export type Placeholder = (typeof PLACEHOLDERS)[number]
 /** Values substituted into a statement. Generated values only, from a restricted alphabet. */
 export type StatementValues = Partial<Record<Placeholder, string>>
 
-type Segment = { kind: 'text'; text: string } | { kind: 'value'; name: Placeholder; quote: string }
+type Segment =
+  | { kind: 'text'; text: string }
+  /** `dollar`: the value sits inside a PostgreSQL `$$ ... $$` body, where `$$` would end it. */
+  | { kind: 'value'; name: Placeholder; quote: string; dollar: boolean }
 
 /** One statement, split and checked: text plus placeholders that each sit inside quotes. */
 export interface StatementTemplate {
@@ -23,7 +26,8 @@ const PLACEHOLDER = /^\{\{\s*([A-Za-z_.]*)\s*\}\}/
 const VALUE_ALPHABET: Record<Placeholder, RegExp> = {
   name: /^[A-Za-z0-9._-]+$/,
   username: /^[A-Za-z0-9._-]+$/,
-  password: /^[A-Za-z0-9._-]+$/,
+  // Printable ASCII without ' " ` and \ (password policies may use the rest).
+  password: /^[\x21\x23-\x26\x28-\x5b\x5d-\x5f\x61-\x7e]+$/,
   expiration: /^[0-9 :+.-]+$/,
 }
 
@@ -84,7 +88,7 @@ function splitStatement(text: string, dialect: PluginDialect, field: string): St
         throw new StatementError(`${field}: {{${placeholder}}} may only appear inside '...'`)
       }
       flushText()
-      segments.push({ kind: 'value', name: placeholder, quote })
+      segments.push({ kind: 'value', name: placeholder, quote, dollar: inDollar })
       i += m[0].length
       continue
     }
@@ -167,6 +171,11 @@ export function renderStatements(
         }
         if (!VALUE_ALPHABET[s.name].test(value)) {
           throw new StatementError(`generated {{${s.name}}} has characters outside its alphabet`)
+        }
+        if (s.dollar && value.includes('$')) {
+          throw new StatementError(
+            `generated {{${s.name}}} contains '$', which could end the $$ body it sits in: use a password policy without '$'`,
+          )
         }
         return escapeFor(value, s.quote, dialect)
       })
