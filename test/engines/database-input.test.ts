@@ -251,6 +251,15 @@ describe('database engine input checks', () => {
     expect((await server.call('GET', 'database/config/pp')).status).toBe(404)
   })
 
+  it('issues credentials on read only: POST/PUT on creds is a 405 and mints nothing', async () => {
+    for (const method of ['POST', 'PUT']) {
+      const res = await server.call(method, 'database/creds/ro')
+      expect(res.status).toBe(405)
+      expect(res.body).toEqual({ errors: ['unsupported operation'] })
+    }
+    expect((await server.call('LIST', 'sys/leases/lookup/database/creds/ro/')).status).toBe(404)
+  })
+
   it('refuses unknown roles and roles the connection does not allow', async () => {
     await expect400(await server.call('GET', 'database/creds/nope'), /^unknown role: nope$/)
     must(

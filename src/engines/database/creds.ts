@@ -301,9 +301,9 @@ export function credsFeature(ctx: DatabaseContext) {
     return out
   }
 
-  const paths: PathDef[] = [
-    { pattern: /^creds\/(?<role>[^/]+)$/, operations: { read: issue, update: issue } },
-  ]
+  // Read only, as in Vault: `update` on a creds path (often granted with role maintenance)
+  // must not mint credentials.
+  const paths: PathDef[] = [{ pattern: /^creds\/(?<role>[^/]+)$/, operations: { read: issue } }]
   return { paths, revokeSecret, revokeSecrets, renewSecret, inspectSecret, describeAccess }
 }
 
