@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { parsePolicy } from '../../src/core/policy/parse.js'
+import { MAX_POLICY_BYTES, parsePolicy } from '../../src/core/policy/parse.js'
 import { ApiError } from '../../src/core/errors.js'
 
 async function parseError(text: string): Promise<ApiError> {
@@ -179,5 +179,41 @@ describe('parsePolicy', () => {
       'path "x" {\n policy = "read"\n min_wrapping_ttl = 400\n max_wrapping_ttl = 200\n}',
     )
     expect(err.message).toContain('max_wrapping_ttl cannot be less than min_wrapping_ttl')
+  })
+
+  it('refuses a policy over 1 MiB with a 400 before parsing it', async () => {
+    const block = 'path "p/*" { capabilities = ["read"] }\n'
+    const err = await parseError(block.repeat(Math.ceil(MAX_POLICY_BYTES / block.length) + 1))
+    expect(err.status).toBe(400)
+    expect(err.message).toMatch(/^failed to parse policy: policy is \d+ bytes; at most 1048576/)
+  })
+
+  it('parses large HCL off the event loop: timers keep firing meanwhile', async () => {
+    const text = Array.from(
+      { length: 6000 },
+      (_, i) => `path "p${i}/*" { capabilities = ["read"] }`,
+    ).join('\n')
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    try {
+      const policy = await parsePolicy('big', text)
+      expect(policy.rules).toHaveLength(6000)
+      expect(policy.rules.find((r) => r.path === 'p5999/*')?.capabilities).toEqual(['read'])
+    } finally {
+      clearInterval(timer)
+    }
+    // Parsed on the calling thread, the event loop would not turn once until the parse ended.
+    expect(ticks).toBeGreaterThan(3)
+  })
+
+  it('keeps parsing after many concurrent requests, each getting its own answer', async () => {
+    const policies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        parsePolicy(`p${i}`, `path "only/${i}" { capabilities = ["read"] }`),
+      ),
+    )
+    policies.forEach((p, i) => expect(p.rules[0]!.path).toBe(`only/${i}`))
+    const err = await parseError('path "x" {')
+    expect(err.status).toBe(400)
   })
 })

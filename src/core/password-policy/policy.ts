@@ -21,6 +21,8 @@ export interface PasswordPolicy {
 
 export const MIN_LENGTH = 4
 export const MAX_LENGTH = 100
+/** A password policy is a length and a few charsets: anything bigger is a mistake. */
+const MAX_POLICY_BYTES = 64 * 1024
 /** Candidates drawn before generation gives up (a stored policy passes at least 1% of them). */
 const MAX_ATTEMPTS = 10_000
 /** Write-time check: of this many candidates, at least `MIN_PASS_RATE` must pass every rule. */
@@ -53,6 +55,9 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 export async function parsePasswordPolicy(text: string): Promise<PasswordPolicy> {
   const source = decodeBase64(text) ?? text
   if (source.trim() === '') fail('policy is empty')
+  const bytes = Buffer.byteLength(source)
+  if (bytes > MAX_POLICY_BYTES)
+    fail(`policy is ${bytes} bytes; at most ${MAX_POLICY_BYTES} are accepted`)
   const doc = source.trimStart().startsWith('{') ? parseJson(source) : await parseHcl(source)
   if (!isObject(doc)) fail('policy must be an object')
   for (const key of Object.keys(doc)) {

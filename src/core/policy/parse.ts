@@ -1,6 +1,6 @@
-import { parse as parseHcl } from '@cdktf/hcl2json'
 import { parseDuration } from '../duration.js'
 import { ApiError } from '../errors.js'
+import { parseHclOffThread } from './hcl.js'
 
 /** A capability a policy can grant on a path (`deny` overrides every other one). */
 export type PolicyCapability =
@@ -88,6 +88,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 export async function parsePolicy(name: string, text: string): Promise<Policy> {
   const source = decodeBase64(text) ?? text
+  checkSize(source, MAX_POLICY_BYTES)
   const doc = source.trimStart().startsWith('{') ? parseJson(source) : await parseHclText(source)
   if (!isObject(doc)) fail('policy must be an object')
   for (const key of Object.keys(doc)) {
@@ -96,6 +97,18 @@ export async function parsePolicy(name: string, text: string): Promise<Policy> {
   const rules: PolicyRule[] = []
   for (const [path, body] of pathEntries(doc.path)) rules.push(parseRule(path, body))
   return { name, text: source, rules, templated: rules.some((r) => r.path.includes('{{')) }
+}
+
+/**
+ * The largest policy accepted: about 25,000 `path` blocks. Vault has no limit, but parsing and
+ * compiling cost grows with size, and no hand-written policy comes near it.
+ */
+export const MAX_POLICY_BYTES = 1024 * 1024
+
+/** Refuses (400) policy text over `max` bytes, before any parsing. */
+export function checkSize(text: string, max: number): void {
+  const bytes = Buffer.byteLength(text)
+  if (bytes > max) fail(`policy is ${bytes} bytes; at most ${max} are accepted`)
 }
 
 /** Vault decodes a policy body when it is valid standard base64, and uses it as is otherwise. */
@@ -128,7 +141,7 @@ async function parseHclText(text: string): Promise<unknown> {
  */
 export async function parseHclDocument(text: string): Promise<unknown> {
   try {
-    return await parseHcl('policy.hcl', text)
+    return await parseHclOffThread('policy.hcl', text)
   } catch (err) {
     const raw = err instanceof Error ? err.message : String(err)
     throw new Error(
