@@ -142,14 +142,11 @@ class MysqlConnection implements DatabaseConnection {
   }
 
   async sessions(username: string): Promise<number> {
-    const [rows] = await this.#run(
-      'counting sessions',
-      () =>
-        this.#db.query<mysql.RowDataPacket[]>(
-          'SELECT count(*) AS n FROM information_schema.processlist WHERE user = ?',
-          [username],
-        ),
-      [username],
+    const [rows] = await this.#run('counting sessions', () =>
+      this.#db.query<mysql.RowDataPacket[]>(
+        'SELECT count(*) AS n FROM information_schema.processlist WHERE user = ?',
+        [username],
+      ),
     )
     return Number(rows[0]?.n ?? 0)
   }
@@ -185,7 +182,7 @@ class MysqlConnection implements DatabaseConnection {
           conn.release()
         }
       },
-      [req.username, req.password],
+      [req.password],
     )
   }
 
@@ -203,31 +200,27 @@ class MysqlConnection implements DatabaseConnection {
       async () => {
         for (const statement of statements) await this.#db.query(statement)
       },
-      [req.username, req.password?.value],
+      [req.password?.value],
     )
   }
 
   async deleteUser(req: DeleteUserRequest): Promise<void> {
-    await this.#run(
-      'revoking user',
-      async () => {
-        const db = this.#db
-        // Lock first so nobody logs in between the KILLs and the DROP.
-        await ignore(
-          db.query(req.render([`ALTER USER '{{name}}'@'%' ACCOUNT LOCK`])[0]!),
-          NO_SUCH_USER,
-        )
-        await this.#killSessions(req.username)
-        const statements =
-          req.statements.length > 0
-            ? req.statements
-            : req.render([`DROP USER IF EXISTS '{{name}}'@'%'`])
-        for (const statement of statements) await ignore(db.query(statement), NO_SUCH_USER)
-        // A session that was mid-handshake during the first sweep.
-        await this.#killSessions(req.username)
-      },
-      [req.username],
-    )
+    await this.#run('revoking user', async () => {
+      const db = this.#db
+      // Lock first so nobody logs in between the KILLs and the DROP.
+      await ignore(
+        db.query(req.render([`ALTER USER '{{name}}'@'%' ACCOUNT LOCK`])[0]!),
+        NO_SUCH_USER,
+      )
+      await this.#killSessions(req.username)
+      const statements =
+        req.statements.length > 0
+          ? req.statements
+          : req.render([`DROP USER IF EXISTS '{{name}}'@'%'`])
+      for (const statement of statements) await ignore(db.query(statement), NO_SUCH_USER)
+      // A session that was mid-handshake during the first sweep.
+      await this.#killSessions(req.username)
+    })
   }
 
   /**
@@ -247,24 +240,20 @@ class MysqlConnection implements DatabaseConnection {
   async #dropUsers(usernames: string[]): Promise<void> {
     let refused = false
     try {
-      await this.#run(
-        'revoking users',
-        async () => {
-          try {
-            const db = this.#db
-            // Each account is a bound value: mysql2 escapes it into 'name'@'%'.
-            const accounts = usernames.map(() => `?@'%'`).join(', ')
-            await db.query(`ALTER USER IF EXISTS ${accounts} ACCOUNT LOCK`, usernames)
-            await this.#killSessions(usernames)
-            await db.query(`DROP USER IF EXISTS ${accounts}`, usernames)
-            await this.#killSessions(usernames)
-          } catch (err) {
-            refused = typeof (err as { sqlState?: unknown }).sqlState === 'string'
-            throw err
-          }
-        },
-        usernames,
-      )
+      await this.#run('revoking users', async () => {
+        try {
+          const db = this.#db
+          // Each account is a bound value: mysql2 escapes it into 'name'@'%'.
+          const accounts = usernames.map(() => `?@'%'`).join(', ')
+          await db.query(`ALTER USER IF EXISTS ${accounts} ACCOUNT LOCK`, usernames)
+          await this.#killSessions(usernames)
+          await db.query(`DROP USER IF EXISTS ${accounts}`, usernames)
+          await this.#killSessions(usernames)
+        } catch (err) {
+          refused = typeof (err as { sqlState?: unknown }).sqlState === 'string'
+          throw err
+        }
+      })
     } catch (err) {
       throw refused ? new BatchRefusedError((err as Error).message) : err
     }

@@ -103,7 +103,6 @@ class PostgresConnection implements DatabaseConnection {
     const rows = await this.#run(
       'counting sessions',
       () => this.#pool`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${username}`,
-      [username],
     )
     return Number(rows[0]?.n ?? 0)
   }
@@ -123,7 +122,6 @@ class PostgresConnection implements DatabaseConnection {
   async createUser(req: CreateUserRequest): Promise<void> {
     if (req.statements.length === 0) throw new PluginInputError('creation statements are required')
     await this.#run('creating user', () => inTransaction(this.#pool, req.statements), [
-      req.username,
       req.password,
     ])
   }
@@ -151,7 +149,7 @@ class PostgresConnection implements DatabaseConnection {
         this.#pool.begin(async (tx) => {
           for (const statement of statements) await tx.unsafe(statement)
         }),
-      [req.username, req.password?.value],
+      [req.password?.value],
     )
   }
 
@@ -159,31 +157,27 @@ class PostgresConnection implements DatabaseConnection {
     const sql = this.#pool
     const role = quoteRole(req.username)
     const name = `'${req.username.replace(/'/g, "''")}'`
-    await this.#run(
-      'revoking user',
-      async () => {
-        // Committed on its own first, so nobody logs in between the terminations and the drop.
-        // A missing role (42704) means there is nothing left to revoke.
-        if (!(await existed(sql.unsafe(`ALTER ROLE ${role} NOLOGIN`)))) return
-        const terminate = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${name} AND pid <> pg_backend_pid()`
-        if (req.statements.length > 0) {
-          await sql.unsafe(terminate)
-          await inTransaction(sql, req.statements)
-          return
-        }
-        // One round trip (one implicit transaction). PG 15: REASSIGN/DROP OWNED need the admin
-        // to hold the role's privileges, hence the GRANT.
-        const batch = [
-          terminate,
-          `GRANT ${role} TO CURRENT_USER`,
-          `REASSIGN OWNED BY ${role} TO CURRENT_USER`,
-          `DROP OWNED BY ${role}`,
-          `DROP ROLE IF EXISTS ${role}`,
-        ]
-        await existed(sql.unsafe(batch.join('; ')).simple())
-      },
-      [req.username],
-    )
+    await this.#run('revoking user', async () => {
+      // Committed on its own first, so nobody logs in between the terminations and the drop.
+      // A missing role (42704) means there is nothing left to revoke.
+      if (!(await existed(sql.unsafe(`ALTER ROLE ${role} NOLOGIN`)))) return
+      const terminate = `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ${name} AND pid <> pg_backend_pid()`
+      if (req.statements.length > 0) {
+        await sql.unsafe(terminate)
+        await inTransaction(sql, req.statements)
+        return
+      }
+      // One round trip (one implicit transaction). PG 15: REASSIGN/DROP OWNED need the admin
+      // to hold the role's privileges, hence the GRANT.
+      const batch = [
+        terminate,
+        `GRANT ${role} TO CURRENT_USER`,
+        `REASSIGN OWNED BY ${role} TO CURRENT_USER`,
+        `DROP OWNED BY ${role}`,
+        `DROP ROLE IF EXISTS ${role}`,
+      ]
+      await existed(sql.unsafe(batch.join('; ')).simple())
+    })
   }
 
   /**

@@ -2,6 +2,8 @@
  * Strips secrets from error text that comes from outside Stint's own code (target databases,
  * drivers, HTTP peers) before anyone sees it.
  *
+ * Usernames are not secrets: they stay, so an operator can find the user an error is about.
+ *
  * Removes: URL credentials (`scheme://user:pass@`), `password=...`/`pwd=...` pairs, quoted
  * literals after PASSWORD / IDENTIFIED BY, bearer tokens and Stint/Vault tokens, JWT-shaped strings,
  * and any extra literal secrets passed in by the caller.
@@ -14,7 +16,8 @@ export function sanitizeMessage(message: string, secrets: Array<string | undefin
   return out
     .replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1[redacted]@')
     .replace(
-      /\b(password|passwd|pwd|secret|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi,
+      // Not MySQL's "(using password: YES)", which only says whether one was sent.
+      /\b(password|passwd|pwd|secret|token)(\s*[=:]\s*)(?!(?:YES|NO)\))("[^"]*"|'[^']*'|\S+)/gi,
       '$1$2[redacted]',
     )
     .replace(/\b(PASSWORD|IDENTIFIED\s+BY)(\s+)('(?:[^']|'')*'|"[^"]*")/gi, '$1$2[redacted]')

@@ -126,9 +126,7 @@ export function credsFeature(ctx: DatabaseContext) {
       }
     } catch (err) {
       if (err instanceof ApiError) throw err
-      throw badRequest(
-        sanitizeMessage(errorText(err), [username, password, config.connection.password]),
-      )
+      throw badRequest(sanitizeMessage(errorText(err), [password, config.connection.password]))
     }
   }
 
