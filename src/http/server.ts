@@ -82,6 +82,25 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
     else void listener(req, res)
   })
 
+  // Requests Node's parser refuses never reach the app: answer them in Vault's shape too (an
+  // unknown method is a 405, as Vault's router gives; anything else malformed is a 400).
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable || (socket as TaggedSocket)[kBusy]) {
+      socket.destroy()
+      return
+    }
+    const [status, reason, body] =
+      err.code === 'HPE_INVALID_METHOD'
+        ? [405, 'Method Not Allowed', '{"errors":[]}']
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large', '{"errors":["request headers too large"]}']
+          : [400, 'Bad Request', '{"errors":["malformed HTTP request"]}']
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  })
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port, options.host, () => resolve())

@@ -178,4 +178,27 @@ describe('over a real socket', () => {
     expect(reply.split('\r\n')[0]).toBe('HTTP/1.1 200 OK')
     expect(reply).toContain('"keys":["one","three","two"]')
   })
+
+  it('answers requests the HTTP parser refuses in Vault shape: unknown method 405, garbage 400', async () => {
+    const { port, hostname } = new URL(running.address)
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(port), hostname, () => socket.write(text))
+        let data = ''
+        socket.on('data', (c) => (data += c.toString('utf8')))
+        socket.on('end', () => resolve(data))
+        socket.on('error', reject)
+      })
+    const unknown = await raw(`FOO /v1/secret/data/x HTTP/1.1\r\nHost: x\r\n\r\n`)
+    expect(unknown.split('\r\n')[0]).toBe('HTTP/1.1 405 Method Not Allowed')
+    expect(unknown).toContain('Content-Type: application/json')
+    expect(JSON.parse(unknown.slice(unknown.indexOf('\r\n\r\n') + 4))).toEqual({ errors: [] })
+    const garbage = await raw('GET /v1/sys/health HTTP/1.1\r\nno colon here\r\n\r\n')
+    expect(garbage.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+    expect(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4))).toEqual({
+      errors: ['malformed HTTP request'],
+    })
+    // The server still serves normally afterwards.
+    expect((await send('GET', 'sys/health', { token: null })).status).toBe(200)
+  })
 })
