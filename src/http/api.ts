@@ -100,7 +100,15 @@ async function toLogicalRequest(
   }
 
   const query: Record<string, string> = {}
-  if (q !== -1) for (const [k, v] of new URLSearchParams(raw.target.slice(q + 1))) query[k] = v
+  // A repeated parameter reaches the handler as a list, as in Vault: a field that wants one value
+  // then refuses it (400) rather than silently using the last.
+  const repeated: Record<string, string[]> = {}
+  if (q !== -1) {
+    for (const [k, v] of new URLSearchParams(raw.target.slice(q + 1))) {
+      if (k in query) (repeated[k] ??= [query[k]!]).push(v)
+      query[k] = v
+    }
+  }
   const { method, headers } = raw
   let operation: Operation
   switch (method) {
@@ -108,6 +116,7 @@ async function toLogicalRequest(
     case 'HEAD':
       operation = 'read'
       if (query.list !== undefined) {
+        if (repeated.list) throw new ApiError(400, 'invalid value for "list"')
         if (TRUE_VALUES.has(query.list)) operation = 'list'
         else if (!FALSE_VALUES.has(query.list)) throw new ApiError(400, 'invalid value for "list"')
       }
@@ -143,7 +152,7 @@ async function toLogicalRequest(
 
   let data: Record<string, unknown> = {}
   if (q !== -1 && (operation === 'read' || operation === 'list' || operation === 'delete')) {
-    for (const [k, v] of Object.entries(query)) if (k !== 'list') data[k] = v
+    for (const [k, v] of Object.entries(query)) if (k !== 'list') data[k] = repeated[k] ?? v
   }
   if (method !== 'GET' && method !== 'HEAD') {
     const declared = Number(headers['content-length'] ?? '0')

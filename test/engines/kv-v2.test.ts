@@ -75,6 +75,10 @@ describe('KV v2 data', () => {
     await write(path, { a: '1' })
     expect((await read(path, '?version=7')).status).toBe(404)
     expect((await read(path, '?version=abc')).status).toBe(400)
+    // A repeated parameter is a list, which a one-value field refuses (not "the last one wins").
+    const twice = await read(path, '?version=1&version=2')
+    expect(twice.status).toBe(400)
+    expect(twice.body.errors[0]).toMatch(/^version must be an integer/)
   })
 
   it('enforces check-and-set: 0 only creates, a stale version is refused', async () => {
