@@ -319,6 +319,7 @@ describe('lookup', () => {
       body: { token: 'sts.this-token-does-not-exist' },
     })
     expect(unknown.status).toBe(403)
+    expect(unknown.body).toEqual({ errors: ['bad token'] })
     const badAccessor = await server.call('POST', 'auth/token/lookup-accessor', {
       body: { accessor: 'nope' },
     })

@@ -1,4 +1,4 @@
-import { badRequest, permissionDenied } from '../../core/errors.js'
+import { ApiError, badRequest, permissionDenied } from '../../core/errors.js'
 import type { Core } from '../../core/core.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { Backend, LogicalRequest, LogicalResponse } from '../../core/request.js'
@@ -144,6 +144,13 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
     if (!entry) throw permissionDenied()
     return { entry, raw }
   }
+  /** `auth/token/lookup`: an unknown token is a 403 `bad token`, as in Vault. */
+  const lookupOther = async (req: LogicalRequest): Promise<LogicalResponse> => {
+    const { entry, raw } = await byToken(req).catch((err: unknown) => {
+      throw err instanceof ApiError && err.status === 403 ? new ApiError(403, 'bad token') : err
+    })
+    return { data: await lookupData(entry, raw) }
+  }
   const byAccessor = async (req: LogicalRequest): Promise<TokenEntry> => {
     const accessor = req.data.accessor
     if (typeof accessor !== 'string' || accessor === '') throw badRequest('missing accessor')
@@ -180,14 +187,8 @@ export function createTokenBackend(core: Core, mount: MountEntry): Backend {
       {
         pattern: /^lookup$/,
         operations: {
-          read: async (req) => {
-            const { entry, raw } = await byToken(req)
-            return { data: await lookupData(entry, raw) }
-          },
-          update: async (req) => {
-            const { entry, raw } = await byToken(req)
-            return { data: await lookupData(entry, raw) }
-          },
+          read: (req) => lookupOther(req),
+          update: (req) => lookupOther(req),
         },
       },
       {
