@@ -60,6 +60,7 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
     },
     true,
   )
+  const timing = timeStintSteps(stint.core)
   const server = await listen(stint.app, { host: '127.0.0.1', port: 0 })
   const base = `${server.address}/v1/`
   // node:http with keep-alive: far lighter than fetch, so the load generator (same process)
@@ -116,6 +117,7 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
       const direct = target.openDirect(concurrency)
       const directRates: number[] = []
       const stintRates: number[] = []
+      const steps: Array<Record<'direct' | 'wall' | 'create' | 'lease' | 'handle', number>> = []
       try {
         for (let round = 0; round < rounds; round++) {
           const prefix = `v-bdir-${randomBytes(3).toString('hex')}`
@@ -127,12 +129,20 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
           )
           await target.dropUsers(prefix, count)
           const leases: string[] = []
+          timing.reset()
           stintRates.push(
             await timed(count, concurrency, async () => {
               const body = (await call('GET', 'database/creds/bench', token))!
               leases.push(body.lease_id as string)
             }),
           )
+          if (concurrency === 1) {
+            steps.push({
+              ...timing.perCredential(count),
+              direct: 1000 / directRates.at(-1)!,
+              wall: 1000 / stintRates.at(-1)!,
+            })
+          }
           await call('PUT', 'sys/leases/revoke-prefix/database/creds/bench/', rootToken)
         }
       } finally {
@@ -143,6 +153,16 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
       console.log(
         `  ${target.name} c=${concurrency}: direct ${d.toFixed(0)}/s, stint ${s.toFixed(0)}/s, ratio ${(s / d).toFixed(2)} (target ≥ 0.85)`,
       )
+      if (steps.length > 0) {
+        // Where one credential's time goes at c=1 (medians over rounds, ms).
+        const m = (k: keyof (typeof steps)[number]) => median(steps.map((x) => x[k])).toFixed(2)
+        const med = (f: (x: (typeof steps)[number]) => number) => median(steps.map(f)).toFixed(2)
+        console.log(
+          `    c=1 per credential: direct ${m('direct')} ms; stint ${m('wall')} ms = target DDL ${m('create')}` +
+            ` + lease rows ${med((x) => x.lease - x.create)} + auth/role/config ${med((x) => x.handle - x.lease)}` +
+            ` + HTTP ${med((x) => x.wall - x.handle)}`,
+        )
+      }
     }
   } finally {
     agent.destroy()
@@ -150,6 +170,53 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
     await stint.shutdown()
     rmSync(dir, { recursive: true, force: true })
     await target.teardown()
+  }
+}
+
+/**
+ * Times the steps of issuing inside Stint, for the c=1 breakdown: the whole request in the core
+ * (`handle`), the lease manager's `issue` (intent row, the target's DDL, activation) and the DDL
+ * alone (`create`). Wraps the public methods of this run's core; nothing else changes.
+ */
+function timeStintSteps(core: Awaited<ReturnType<typeof buildStint>>['core']) {
+  const totals = { handle: 0, lease: 0, create: 0 }
+  const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6
+  const leases = core.leases!
+  const issue = leases.issue.bind(leases)
+  leases.issue = async (input) => {
+    const t = process.hrtime.bigint()
+    try {
+      return await issue({
+        ...input,
+        create: async (...args) => {
+          const c = process.hrtime.bigint()
+          try {
+            return await input.create(...args)
+          } finally {
+            totals.create += since(c)
+          }
+        },
+      })
+    } finally {
+      totals.lease += since(t)
+    }
+  }
+  const handle = core.handle.bind(core)
+  core.handle = async (req) => {
+    const t = process.hrtime.bigint()
+    try {
+      return await handle(req)
+    } finally {
+      if (req.path.startsWith('database/creds/')) totals.handle += since(t)
+    }
+  }
+  return {
+    reset: () => Object.assign(totals, { handle: 0, lease: 0, create: 0 }),
+    perCredential: (count: number) => ({
+      handle: totals.handle / count,
+      lease: totals.lease / count,
+      create: totals.create / count,
+    }),
   }
 }
 
