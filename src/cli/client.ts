@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { readFile } from 'node:fs/promises'
 
@@ -29,7 +30,9 @@ export class ApiResponseError extends Error {
     readonly method: string,
     readonly url: string,
   ) {
-    const list = errors.length ? `\n\n${errors.map((e) => `* ${e}`).join('\n')}` : ''
+    // An empty error list (a bare 404) still says something readable: the HTTP status text.
+    const shown = errors.length ? errors : [STATUS_CODES[status] ?? 'no error message']
+    const list = `\n\n${shown.map((e) => `* ${e}`).join('\n')}`
     super(`Error making API request.\n\nURL: ${method} ${url}\nCode: ${status}. Errors:${list}`)
   }
 }

@@ -168,6 +168,13 @@ describe('the CLI as an HTTP client', () => {
     expect(res.stderr).not.toContain('sts.hidden-token')
   })
 
+  test('an error answer with an empty error list still says what happened', async () => {
+    reply = { status: 404, body: { errors: [] } }
+    const res = await cli(['write', 'secret/data/x', 'a=1'], { address })
+    expect(res.code).toBe(1)
+    expect(res.stderr).toMatch(/Code: 404\. Errors:\n\n\* Not Found\n$/)
+  })
+
   test('an unreachable server exits 1 with a clear message', async () => {
     const res = await cli(['status'], { address: 'http://127.0.0.1:9' })
     expect(res.code).toBe(1)

@@ -1,7 +1,8 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { formatPolicyText } from '../../src/cli/policy-format.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { cli, tempHome, type CliOptions } from './harness.js'
 
@@ -97,58 +98,188 @@ describe('output formats', () => {
     expect(res.stderr).toContain('WARNING! The following warnings were returned')
     expect(() => JSON.parse(res.stdout)).not.toThrow()
   })
+
+  test('a write answered with warnings and no data prints the warnings, then Success', async () => {
+    const policy = 'path "x" { capabilities = ["read"] }'
+    const res = await cli(['write', 'sys/policy/UpperCase', `policy=${policy}`], opts)
+    expect(res).toMatchObject({
+      code: 0,
+      stdout: 'Success! Data written to: sys/policy/UpperCase\n',
+    })
+    expect(res.stderr).toContain('was lower-cased to "uppercase"')
+    const json = await cli(
+      ['write', '-format=json', 'sys/policy/UpperCase', `policy=${policy}`],
+      opts,
+    )
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      data: null,
+      warnings: [expect.stringContaining('lower-cased')],
+    })
+  })
+
+  test('write accepts -f and -force, as vault write does', async () => {
+    for (const flag of ['-f', '-force', '--force', '-force=true']) {
+      const res = await cli(['write', flag, 'sys/policy/forced', 'policy=path "x" {}'], opts)
+      expect(res, `${flag}: ${res.stderr}`).toMatchObject({
+        code: 0,
+        stdout: 'Success! Data written to: sys/policy/forced\n',
+      })
+    }
+    const empty = await cli(['write', '-f', 'sys/leases/tidy'], opts)
+    expect(empty.code, empty.stderr).toBe(0)
+    expect(empty.stdout).not.toMatch(/^Key\s+Value/m)
+    expect((await cli(['write', '-force=perhaps', 'sys/leases/tidy'], opts)).code).toBe(2)
+    expect((await cli(['write', '-h'], opts)).stdout).toMatch(/^ {2}-force, -f\s/m)
+  })
 })
 
 describe('policy fmt', () => {
-  test('prints a legacy policy as normalised HCL without a server', async () => {
-    const file = join(tempHome(), 'legacy.hcl')
-    writeFileSync(
-      file,
-      `path "/secret/data/*" { policy = "read" }
-path "sys/mounts" {
-capabilities=["read","read", "list"]
-  allowed_parameters = { "type" = ["kv"] }
-}`,
-    )
-    const res = await cli(['policy', 'fmt', file], { address: 'http://127.0.0.1:9' })
-    expect(res.code, res.stderr).toBe(0)
-    expect(res.stdout).toBe(`path "secret/data/*" {
-  capabilities = ["read", "list"]
-}
-
-path "sys/mounts" {
-  capabilities = ["read", "list"]
-  allowed_parameters = {
-    "type" = ["kv"]
+  const nowhere = { address: 'http://127.0.0.1:9' }
+  const policyFile = (name: string, text: string) => {
+    const file = join(tempHome(), name)
+    writeFileSync(file, text)
+    return file
   }
-}
-`)
+
+  test('formats the file in place, keeping comments, order and legacy policy', async () => {
+    const file = policyFile(
+      'messy.hcl',
+      [
+        '',
+        '# Team policy   ',
+        'path "sys/mounts" {  // mounts',
+        'capabilities=["read","list"]   # inline',
+        '      required_parameters   =   ["type"]',
+        '',
+        '',
+        '',
+        '    allowed_parameters = {',
+        '"type"= ["kv"]',
+        '        }',
+        '}',
+        '// legacy form',
+        'path "/secret/data/*" { policy = "write" }',
+        'path "auth/*" {',
+        '  policy    =    "read"',
+        '}',
+        '',
+        '',
+      ].join('\n'),
+    )
+    const res = await cli(['policy', 'fmt', file], nowhere)
+    expect(res, res.stderr).toMatchObject({
+      code: 0,
+      stdout: `Success! Formatted policy: ${file}\n`,
+    })
+    expect(readFileSync(file, 'utf8')).toBe(
+      [
+        '# Team policy',
+        'path "sys/mounts" {  // mounts',
+        '  capabilities        = ["read","list"]   # inline',
+        '  required_parameters = ["type"]',
+        '',
+        '  allowed_parameters = {',
+        '    "type" = ["kv"]',
+        '  }',
+        '}',
+        '// legacy form',
+        'path "/secret/data/*" { policy = "write" }',
+        'path "auth/*" {',
+        '  policy = "read"',
+        '}',
+        '',
+      ].join('\n'),
+    )
   })
 
-  test('the normalised output parses back to the same rules', async () => {
+  test('strings, comments and heredocs pass through untouched, and formatting is idempotent', async () => {
+    const text = [
+      'path "secret/data/{{identity.entity.id}}/*" {',
+      '  capabilities = ["read"] /* a { brace',
+      '     in a comment ]   */',
+      '    allowed_parameters = {',
+      '      "a\\"}" = ["[", "}{", "${x} $${y}"]',
+      '        "b" = []  # a } here',
+      '    }',
+      '  comment = <<EOT',
+      '    keep { this',
+      '  exactly  ',
+      'EOT',
+      '  control_group = <<-EOT',
+      '      and [ this',
+      '    EOT',
+      '  }',
+    ].join('\n')
+    const once = formatPolicyText(text)
+    expect(once).toBe(
+      [
+        'path "secret/data/{{identity.entity.id}}/*" {',
+        '  capabilities = ["read"] /* a { brace',
+        '     in a comment ]   */',
+        '  allowed_parameters = {',
+        '    "a\\"}" = ["[", "}{", "${x} $${y}"]',
+        '    "b"    = []  # a } here',
+        '  }',
+        '  comment = <<EOT',
+        '    keep { this',
+        '  exactly  ',
+        'EOT',
+        '  control_group = <<-EOT',
+        '      and [ this',
+        '    EOT',
+        '}',
+        '',
+      ].join('\n'),
+    )
+    expect(formatPolicyText(once)).toBe(once)
+
+    const file = policyFile('twice.hcl', 'path "x" {\ncapabilities=["read"]\n}')
+    expect((await cli(['policy', 'fmt', file], nowhere)).code).toBe(0)
+    const first = readFileSync(file, 'utf8')
+    expect(first).toBe('path "x" {\n  capabilities = ["read"]\n}\n')
+    expect((await cli(['policy', 'fmt', file], nowhere)).code).toBe(0)
+    expect(readFileSync(file, 'utf8')).toBe(first)
+  })
+
+  test('the formatted policy parses to the same rules', async () => {
     const { parsePolicy } = await import('../../src/core/policy/parse.js')
-    const file = join(tempHome(), 'p.hcl')
     const text = [
       'path "a/+/b" {',
-      '  capabilities = ["deny"]',
-      '  required_parameters = ["x"]',
+      'capabilities = ["deny"]',
+      '      required_parameters = ["x"]',
       '  max_wrapping_ttl = "1h"',
       '}',
       'path "c/*" {',
-      '  capabilities = ["create", "update"]',
+      '      capabilities = ["create", "update"]',
       '  denied_parameters = { "*" = [] }',
-      '}',
+      '    }',
     ].join('\n')
-    writeFileSync(file, text)
-    const res = await cli(['policy', 'fmt', file], {})
-    expect((await parsePolicy('p', res.stdout)).rules).toEqual((await parsePolicy('p', text)).rules)
+    const file = policyFile('p.hcl', text)
+    expect((await cli(['policy', 'fmt', file], nowhere)).code).toBe(0)
+    const formatted = readFileSync(file, 'utf8')
+    expect((await parsePolicy('p', formatted)).rules).toEqual((await parsePolicy('p', text)).rules)
   })
 
-  test('a syntax error exits 1 with the parser message', async () => {
-    const file = join(tempHome(), 'bad.hcl')
-    writeFileSync(file, 'path "x" { capabilities = ["fly"] }')
-    const res = await cli(['policy', 'fmt', file], {})
+  test('reads stdin with - and prints the formatted policy', async () => {
+    const res = await cli(['policy', 'fmt', '-'], {
+      ...nowhere,
+      stdin: 'path "x" {\n   # why\ncapabilities =["read"]\n}',
+    })
+    expect(res).toMatchObject({
+      code: 0,
+      stdout: 'path "x" {\n  # why\n  capabilities = ["read"]\n}\n',
+    })
+  })
+
+  test.each([
+    ['an invalid capability', 'path "x" {\n capabilities = ["fly"]\n}', 'invalid capability'],
+    ['a syntax error', 'path "x" {\n capabilities = ["read"]\n', 'line '],
+  ])('%s exits 1 with the parser message and leaves the file unchanged', async (_, text, why) => {
+    const file = policyFile('bad.hcl', text)
+    const res = await cli(['policy', 'fmt', file], nowhere)
     expect(res.code).toBe(1)
-    expect(res.stderr).toContain('invalid capability')
+    expect(res.stderr).toContain(why)
+    expect(res.stdout).toBe('')
+    expect(readFileSync(file, 'utf8')).toBe(text)
   })
 })

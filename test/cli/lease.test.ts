@@ -7,10 +7,11 @@ import { cli, type CliOptions } from './harness.js'
 describe('stint lease', () => {
   let server: TestServer
   let opts: CliOptions
+  const recorder = newRecorder()
 
   beforeAll(async () => {
     server = await startTestServer({ devMounts: false })
-    registerTestEngine(server.core, newRecorder())
+    registerTestEngine(server.core, recorder)
     await server.core.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
     opts = { address: (await server.listen()).address, env: { STINT_TOKEN: server.rootToken } }
   })
@@ -57,13 +58,73 @@ describe('stint lease', () => {
     const res = await cli(['lease', 'list', 'leasetest/creds/listed/'], opts)
     expect(res.code, res.stderr).toBe(0)
     const [header, rule, row] = res.stdout.split('\n')
-    expect(header).toMatch(/^Lease ID\s+Time Left\s+Expires\s+Renewable$/)
+    expect(header).toMatch(/^Lease ID\s+Time Left\s+Expires\s+Renewable\s+State$/)
     expect(rule).toMatch(/^-+\s+-+/)
     expect(row).toMatch(
-      new RegExp(`^${id.replace(/[/.]/g, '\\$&')}\\s+(1h59m\\d*s?|2h)\\s+\\S+Z\\s+true$`),
+      new RegExp(`^${id.replace(/[/.]/g, '\\$&')}\\s+(1h59m\\d*s?|2h)\\s+\\S+Z\\s+true\\s+active$`),
     )
     const folders = await cli(['lease', 'list', 'leasetest/creds'], opts)
     expect(folders.stdout).toMatch(/^leasetest\/creds\/listed\/\s+-/m)
+  })
+
+  test('lease list marks irrevocable, failing and expired leases', async () => {
+    const [dead, failing, expired, live] = [
+      await issue('states'),
+      await issue('states'),
+      await issue('states'),
+      await issue('states'),
+    ]
+    const set = (id: string, values: Record<string, unknown>) =>
+      server.storage.db.updateTable('leases').set(values).where('id', '=', id).execute()
+    // Only expire_time moves: next_attempt_at stays ahead, so the expiry worker leaves them alone.
+    const past = Date.now() - 60_000
+    await set(dead!, {
+      state: 'irrevocable',
+      last_error: 'role "x" does not exist',
+      expire_time: past,
+    })
+    await set(failing!, { last_error: 'connection refused', expire_time: past })
+    await set(expired!, { expire_time: past })
+    const res = await cli(['lease', 'list', 'leasetest/creds/states/'], opts)
+    expect(res.code, res.stderr).toBe(0)
+    const stateOf = (id: string) =>
+      res.stdout
+        .split('\n')
+        .find((l) => l.startsWith(id))
+        ?.split(/\s+/)
+        .at(-1)
+    expect(stateOf(dead!)).toBe('irrevocable')
+    expect(stateOf(failing!)).toBe('failing')
+    expect(stateOf(expired!)).toBe('expired')
+    expect(stateOf(live!)).toBe('active')
+    const json = JSON.parse(
+      (await cli(['lease', 'list', '-format=json', 'leasetest/creds/states/'], opts)).stdout,
+    ) as Array<{ id: string; state: string; revoke_error?: string }>
+    expect(json.find((l) => l.id === dead)).toMatchObject({
+      state: 'irrevocable',
+      revoke_error: 'role "x" does not exist',
+    })
+    await cli(['lease', 'revoke', '-prefix', '-force', 'leasetest/creds/states/'], opts)
+  })
+
+  test('lease revoke -prefix -force prints the server warnings', async () => {
+    recorder.failTargets.add('stuck')
+    try {
+      const id = await issue('stuck')
+      const res = await cli(
+        ['lease', 'revoke', '-prefix', '-force', 'leasetest/creds/stuck/'],
+        opts,
+      )
+      expect(res).toMatchObject({
+        code: 0,
+        stdout: 'Success! Force revoked any leases with prefix: leasetest/creds/stuck/\n',
+      })
+      expect(res.stderr).toContain('WARNING!')
+      expect(res.stderr).toContain('backend revocation failed')
+      expect((await cli(['lease', 'lookup', id], opts)).code).toBe(1)
+    } finally {
+      recorder.failTargets.delete('stuck')
+    }
   })
 
   test('lease revoke revokes one lease', async () => {

@@ -2,14 +2,29 @@ import { command, type Command, type CommandContext } from '../command.js'
 import { parseDataArgs } from '../data-args.js'
 import type { ApiResult } from '../client.js'
 import { UsageError } from '../args.js'
+import { secretPairs, type Envelope } from '../output.js'
 
-/** Prints a response body, or `success` when the server answered 204. */
+/**
+ * Prints a response body, or `success` when the server answered 204. A body with nothing to
+ * tabulate (only `warnings`, as `write sys/policy/X` can answer) prints its warnings and then
+ * `success`, as Vault does, rather than an empty table; `-format=json`/`yaml` still print it.
+ */
 function printResult(ctx: CommandContext, result: ApiResult, success: string): number {
-  if (result.status === 204 || !result.body) {
+  const body = result.body as Envelope | null
+  if (result.status === 204 || !body) {
     ctx.out.info(success)
     return 0
   }
-  ctx.out.secret(result.body)
+  if (
+    ctx.out.format === 'table' &&
+    ctx.out.field === undefined &&
+    secretPairs(body, false).length === 0
+  ) {
+    ctx.out.warnings(body.warnings)
+    ctx.out.info(success)
+    return 0
+  }
+  ctx.out.secret(body)
   return 0
 }
 
@@ -60,16 +75,25 @@ export const readCommand: Command = command({
 export const writeCommand: Command = command({
   name: 'write',
   flags: [],
+  booleans: ['force', 'f'],
   help: `Usage: stint write [options] <path> [key=value... | -]
 
   Writes data to Stint at the given path. Values may be key=value, key=@file (read from a file)
   or key=- (read from stdin); a lone "-" reads a JSON object from stdin.
 
     $ stint write sys/policies/acl/ci policy=@ci.hcl
-    $ echo '{"type":"kv"}' | stint write sys/mounts/kv -`,
+    $ echo '{"type":"kv"}' | stint write sys/mounts/kv -
+    $ stint write -f sys/leases/tidy
+
+  -force, -f    Allow the write with no key=value data (for endpoints that take none). Stint
+                already sends an empty body when no data is given; the flag is accepted for
+                compatibility with "vault write -f".`,
   args: [1, Infinity],
   async run(ctx) {
     const [path, ...rest] = ctx.positionals as [string, ...string[]]
+    // -force/-f only allows an empty write, which is always allowed: check its value, no more.
+    ctx.bool('force')
+    ctx.bool('f')
     const body = await parseDataArgs(ctx.io, rest)
     const client = await ctx.client()
     ctx.doing(`writing to ${path}`)

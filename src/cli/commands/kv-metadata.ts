@@ -76,6 +76,61 @@ ${PATH_HELP}
   },
 })
 
+const patch = command({
+  name: 'kv metadata patch',
+  flags: [
+    'mount',
+    'max-versions',
+    'delete-version-after',
+    'custom-metadata',
+    'remove-custom-metadata',
+  ],
+  help: `Usage: stint kv metadata patch [options] <path>
+
+  Changes some of an existing KV v2 secret's metadata (a JSON merge patch): only the given
+  settings change, and -custom-metadata keys are merged into the existing ones. Exits 2 with
+  "No value found" if the secret has no metadata.
+
+    $ stint kv metadata patch -max-versions=5 secret/app
+    $ stint kv metadata patch -custom-metadata=owner=b -remove-custom-metadata=old secret/app
+
+${PATH_HELP}
+  -max-versions=<n>              Versions to keep (0: the mount's setting).
+  -cas-required                  Require check-and-set on every write (=false: stop requiring).
+  -delete-version-after=<dur>    Soft-delete versions after this long (e.g. 720h; 0s: never).
+  -custom-metadata=<k=v>         Custom metadata to add or change (repeatable).
+  -remove-custom-metadata=<key>  Custom metadata key to remove (repeatable).`,
+  booleans: ['cas-required'],
+  args: [1, 1],
+  async run(ctx) {
+    const body: Record<string, unknown> = {}
+    const maxVersions = ctx.str('max-versions')
+    if (maxVersions !== undefined) {
+      if (!/^\d+$/.test(maxVersions)) throw new UsageError('-max-versions must be a number')
+      body.max_versions = Number(maxVersions)
+    }
+    if (ctx.args.flags['cas-required'] !== undefined) body.cas_required = ctx.bool('cas-required')
+    const after = ctx.str('delete-version-after')
+    if (after !== undefined) body.delete_version_after = after
+    const custom: Record<string, string | null> = { ...ctx.map('custom-metadata') }
+    for (const key of ctx.list('remove-custom-metadata')) custom[key] = null
+    if (Object.keys(custom).length > 0) body.custom_metadata = custom
+    const client = await ctx.client()
+    const target = await resolveKvTarget(ctx, client, ctx.positionals[0]!)
+    requireV2(target, 'metadata patch')
+    const path = target.api('metadata')
+    ctx.doing(`patching ${path}`)
+    const { status } = await client.request('PATCH', path, {
+      body,
+      mergePatch: true,
+      allow: [404],
+    })
+    if (status === 404) return noValue(ctx, path)
+    ctx.out.info(`Success! Data written to: ${path}`)
+    return 0
+  },
+})
+
 const del = command({
   name: 'kv metadata delete',
   flags: ['mount'],
@@ -106,6 +161,7 @@ export const kvMetadataCommand: Command = group(
 Subcommands:
   get       Read metadata and version states
   put       Set max versions, cas_required, delete_version_after, custom metadata
+  patch     Change some metadata of an existing secret (merging custom metadata)
   delete    Delete the secret and all its versions`,
-  { get, put, delete: del },
+  { get, put, patch, delete: del },
 )

@@ -124,7 +124,8 @@ const patch = command({
   help: `Usage: stint kv patch [options] <path> key=value...
 
   Merges new keys into the latest version of a KV v2 secret (a JSON merge patch), making a new
-  version. Fails if the secret does not exist.
+  version. Exits 2 with "No value found" if the secret does not exist (or its latest version is
+  deleted).
 
 ${PATH_HELP}
   -cas=<n>         Check-and-set against the current version.`,
@@ -139,7 +140,13 @@ ${PATH_HELP}
     requireV2(target, 'patch')
     ctx.doing(`patching ${target.display}`)
     const body = { data, ...(cas !== undefined ? { options: { cas: Number(cas) } } : {}) }
-    const result = await client.request('PATCH', target.api('data'), { body, mergePatch: true })
+    const result = await client.request('PATCH', target.api('data'), {
+      body,
+      mergePatch: true,
+      allow: [404],
+    })
+    // 404: no secret (or its latest version is deleted or destroyed), as `kv get` reports it.
+    if (result.status === 404) return noValue(ctx, target.display)
     return printWriteResult(ctx, target, result.status === 204 ? null : result.body)
   },
 })
@@ -162,7 +169,11 @@ ${PATH_HELP}
     if (versions) requireV2(target, 'delete -versions')
     ctx.doing(`deleting ${target.display}`)
     if (versions) {
-      await client.request('PUT', target.api('delete'), { body: { versions } })
+      const { status } = await client.request('PUT', target.api('delete'), {
+        body: { versions },
+        allow: [404],
+      })
+      if (status === 404) return noValue(ctx, target.display)
     } else {
       await client.request('DELETE', target.api('data'))
     }
@@ -184,7 +195,11 @@ function versionsCommand(name: 'undelete' | 'destroy', help: string, done: strin
       const target = await resolveKvTarget(ctx, client, ctx.positionals[0]!)
       requireV2(target, name)
       ctx.doing(`${name === 'destroy' ? 'destroying' : 'undeleting'} ${target.display}`)
-      await client.request('PUT', target.api(name), { body: { versions } })
+      const { status } = await client.request('PUT', target.api(name), {
+        body: { versions },
+        allow: [404],
+      })
+      if (status === 404) return noValue(ctx, target.display)
       ctx.out.info(`Success! ${done} at: ${target.display}`)
       return 0
     },
@@ -256,7 +271,7 @@ Subcommands:
   undelete    Restore soft-deleted versions (v2)
   destroy     Permanently destroy versions (v2)
   list        List keys
-  metadata    Read, write or delete a secret's metadata (v2)`,
+  metadata    Read, write, patch or delete a secret's metadata (v2)`,
   {
     get,
     put,

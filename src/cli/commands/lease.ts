@@ -1,5 +1,5 @@
 import { UsageError } from '../args.js'
-import { command, group, type Command } from '../command.js'
+import { command, group, type Command, type CommandContext } from '../command.js'
 import { humanDuration } from '../output.js'
 
 const lookup = command({
@@ -67,18 +67,13 @@ const revoke = command({
     const sync = ctx.bool('sync', true)
     const client = await ctx.client()
     ctx.doing(`revoking ${prefix ? 'prefix' : 'lease'} ${id}`)
-    let status: number
-    if (force) {
-      ;({ status } = await client.request('PUT', `sys/leases/revoke-force/${id}`))
-    } else if (prefix) {
-      ;({ status } = await client.request('PUT', `sys/leases/revoke-prefix/${id}`, {
-        body: { sync },
-      }))
-    } else {
-      ;({ status } = await client.request('PUT', 'sys/leases/revoke', {
-        body: { lease_id: id, sync },
-      }))
-    }
+    const { status, body } = force
+      ? await client.request('PUT', `sys/leases/revoke-force/${id}`)
+      : prefix
+        ? await client.request('PUT', `sys/leases/revoke-prefix/${id}`, { body: { sync } })
+        : await client.request('PUT', 'sys/leases/revoke', { body: { lease_id: id, sync } })
+    // e.g. -force: "N lease(s) were removed although their backend revocation failed".
+    ctx.out.warnings(body?.warnings)
     if (status === 202) ctx.out.info('All revocation operations queued successfully!')
     else if (force) ctx.out.info(`Success! Force revoked any leases with prefix: ${id}`)
     else if (prefix) ctx.out.info(`Success! Revoked any leases with prefix: ${id}`)
@@ -92,14 +87,24 @@ const list = command({
   flags: [],
   help: `Usage: stint lease list [options] <prefix>
 
-  Lists the leases under a prefix (needs sudo) with the time each has left. Entries ending in
-  "/" are deeper prefixes.
+  Lists the leases under a prefix (needs sudo) with the time each has left and its state.
+  Entries ending in "/" are deeper prefixes.
 
-    $ stint lease list database/creds/readonly/`,
+    $ stint lease list database/creds/readonly/
+
+  States:
+    active        Issued and not yet due.
+    expired       Due; the expiry worker has not revoked it yet.
+    failing       Revoking it at the target failed; Stint retries. (Irrevocable leases show
+                  as failing too when the token may not read sys/leases.)
+    irrevocable   Revocation gave up after repeated failures: the credential may still exist
+                  at the target. Fix the cause, then "stint lease revoke -prefix -force".
+  Leases still being created are not shown.`,
   args: [1, 1],
   async run(ctx) {
     const prefix = ctx.positionals[0]!.replace(/^\/+/, '').replace(/\/*$/, '/')
     if (prefix.split('/').includes('..')) throw new UsageError('Prefixes may not contain ".."')
+    if (ctx.out.field !== undefined) throw new UsageError('-field is not supported here')
     const client = await ctx.client()
     ctx.doing(`listing leases under ${prefix}`)
     const listed = await client.list(`sys/leases/lookup/${prefix}`, { allow: [404] })
@@ -108,6 +113,7 @@ const list = command({
       ctx.io.stderr.write(`No leases found under ${prefix}\n`)
       return 2
     }
+    const irrevocable = await irrevocableIds(ctx)
     const now = Date.now()
     const leases: Array<Record<string, unknown>> = []
     for (const key of keys) {
@@ -121,24 +127,60 @@ const list = command({
         allow: [400, 404],
       })
       if (status >= 400 || !body?.data) {
-        // Revoked between the listing and the lookup.
+        // Revoked between the listing and the lookup, or still being created (pending).
         continue
       }
-      leases.push({ ...body.data, id })
+      const data = body.data as Record<string, unknown>
+      leases.push({ ...data, id, state: leaseState(data, irrevocable?.has(id), now) })
     }
     const rows = leases.map((l) => {
-      if (l.prefix) return [l.id, '-', '-', '-']
+      if (l.prefix) return [l.id, '-', '-', '-', '-']
       const expire = typeof l.expire_time === 'string' && l.expire_time ? l.expire_time : undefined
       const left = expire
         ? Math.max(0, Math.round((Date.parse(expire) - now) / 1000))
         : Number(l.ttl ?? 0)
-      return [l.id, expire ? humanDuration(left) : 'never', expire ?? 'n/a', l.renewable ?? false]
+      return [
+        l.id,
+        expire ? humanDuration(left) : 'never',
+        expire ?? 'n/a',
+        l.renewable ?? false,
+        l.state,
+      ]
     })
-    if (ctx.out.field !== undefined) throw new UsageError('-field is not supported here')
-    ctx.out.columns(['Lease ID', 'Time Left', 'Expires', 'Renewable'], rows, leases)
+    ctx.out.columns(['Lease ID', 'Time Left', 'Expires', 'Renewable', 'State'], rows, leases)
     return 0
   },
 })
+
+/**
+ * Ids of the irrevocable leases (`GET sys/leases?type=irrevocable`), or undefined when the
+ * token may not read that list: lookup alone cannot tell an irrevocable lease from one whose
+ * revocation is still being retried (both carry `revoke_error`).
+ */
+async function irrevocableIds(ctx: CommandContext): Promise<Set<string> | undefined> {
+  const client = await ctx.client()
+  const { status, body } = await client.request('GET', 'sys/leases', {
+    query: { type: 'irrevocable' },
+    allow: [400, 403, 404, 405],
+  })
+  if (status >= 300 || !Array.isArray(body?.data?.leases)) return undefined
+  return new Set(
+    (body.data.leases as Array<Record<string, unknown>>).map((l) => String(l.lease_id)),
+  )
+}
+
+/** A lease's state from its lookup data and the irrevocable list (when readable). */
+function leaseState(
+  data: Record<string, unknown>,
+  irrevocable: boolean | undefined,
+  now: number,
+): string {
+  if (irrevocable) return 'irrevocable'
+  if (typeof data.revoke_error === 'string' && data.revoke_error) return 'failing'
+  const expire = typeof data.expire_time === 'string' ? Date.parse(data.expire_time) : NaN
+  if (Number.isFinite(expire) && expire <= now) return 'expired'
+  return 'active'
+}
 
 export const leaseCommand: Command = group(
   'lease',

@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { basename } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import { UsageError } from '../args.js'
 import { command, group, type Command, type CommandContext } from '../command.js'
 import { readAll } from '../io.js'
-import { parsePolicy } from '../../core/policy/parse.js'
-import { formatPolicy } from '../policy-format.js'
+import { decodeBase64, parseHclDocument, parsePolicy } from '../../core/policy/parse.js'
+import { formatPolicyText } from '../policy-format.js'
 
 /** Policy text from a file, or stdin for `-`. */
 async function policySource(ctx: CommandContext, file: string): Promise<string> {
@@ -103,18 +104,49 @@ const fmt = command({
   flags: [],
   help: `Usage: stint policy fmt [options] <file | ->
 
-  Parses a policy file locally (no server needed), reports syntax errors, and prints the
-  policy as normalised HCL.`,
+  Formats a policy file in place (no server needed), as "vault policy fmt" does. The file must
+  parse as a policy; a syntax error is reported and the file is left unchanged. Only the layout
+  changes: indentation (two spaces per level), spacing and alignment of "=", trailing whitespace
+  and repeated blank lines. Comments, the order of the path blocks and every value (including a
+  legacy policy = "write") are kept as written. With "-", the policy is read from stdin and the
+  formatted text printed to stdout.
+
+    $ stint policy fmt ci.hcl`,
   args: [1, 1],
   async run(ctx) {
     const file = ctx.positionals[0]!
     const text = await policySource(ctx, file)
-    ctx.doing(`formatting policy ${file === '-' ? 'from stdin' : basename(file)}`)
-    const policy = await parsePolicy(file === '-' ? 'stdin' : basename(file), text)
-    ctx.io.stdout.write(formatPolicy(policy))
+    const label = file === '-' ? 'stdin' : basename(file)
+    ctx.doing(`formatting policy ${file === '-' ? 'from stdin' : label}`)
+    await parsePolicy(label, text)
+    const formatted = formatPolicyText(text)
+    if (!(await sameDocument(text, formatted))) {
+      throw new Error('formatting would change what the policy says; the file was left unchanged')
+    }
+    if (file === '-') {
+      ctx.io.stdout.write(formatted)
+      return 0
+    }
+    if (formatted !== text) await writeFile(file, formatted, 'utf8')
+    ctx.out.info(`Success! Formatted policy: ${file}`)
     return 0
   },
 })
+
+/** Whether two policy texts parse to the same document (a guard on the layout-only promise). */
+async function sameDocument(before: string, after: string): Promise<boolean> {
+  const parse = async (text: string) => {
+    const source = decodeBase64(text) ?? text
+    return source.trimStart().startsWith('{')
+      ? (JSON.parse(source) as unknown)
+      : await parseHclDocument(source)
+  }
+  try {
+    return isDeepStrictEqual(await parse(before), await parse(after))
+  } catch {
+    return false
+  }
+}
 
 export const policyCommand: Command = group(
   'policy',
@@ -127,6 +159,6 @@ Subcommands:
   read      Print a policy
   list      List policies
   delete    Delete a policy
-  fmt       Check and normalise a policy file`,
+  fmt       Check a policy file and format it in place`,
   { write, read, list, delete: del, fmt },
 )

@@ -88,13 +88,17 @@ const lookup = command({
   booleans: ['accessor'],
   args: [0, 1],
   async run(ctx) {
+    const byAccessor = ctx.bool('accessor')
+    if (byAccessor && ctx.positionals[0] === undefined) {
+      throw new UsageError('-accessor needs the accessor as the argument')
+    }
     const client = await ctx.client()
     const arg = await tokenArg(ctx, ctx.positionals[0])
     ctx.doing('looking up token')
     const { body } =
       arg === undefined
         ? await client.request('GET', 'auth/token/lookup-self')
-        : ctx.bool('accessor')
+        : byAccessor
           ? await client.request('POST', 'auth/token/lookup-accessor', { body: { accessor: arg } })
           : await client.request('POST', 'auth/token/lookup', { body: { token: arg } })
     // lookup returns the token id itself; print it only when asked for by -field=id.
@@ -117,9 +121,19 @@ const renew = command({
 
   Renews the current token (no argument) or the given one.
 
-  -increment=<dur>   Requested new TTL (default: the token's default).`,
+  -increment=<dur>   Requested new TTL (default: the token's default).
+
+  Renewing by accessor ("vault token renew -accessor") is not available: the server has no
+  auth/token/renew-accessor endpoint yet. Renew with the token itself.`,
+  booleans: ['accessor'],
   args: [0, 1],
   async run(ctx) {
+    if (ctx.bool('accessor')) {
+      throw new UsageError(
+        '-accessor is not supported by "stint token renew": the server has no ' +
+          'auth/token/renew-accessor endpoint; renew with the token itself',
+      )
+    }
     const client = await ctx.client()
     const arg = await tokenArg(ctx, ctx.positionals[0])
     const body: Record<string, unknown> = {}
@@ -151,16 +165,21 @@ const revoke = command({
     const client = await ctx.client()
     const self = ctx.bool('self')
     const arg = await tokenArg(ctx, ctx.positionals[0])
+    const byAccessor = ctx.bool('accessor')
     if (self && arg !== undefined) throw new UsageError('-self takes no token argument')
+    if (self && byAccessor) throw new UsageError('-self and -accessor cannot be used together')
     if (!self && arg === undefined)
       throw new UsageError('Give a token, an accessor with -accessor, or -self')
     const mode = ctx.str('mode')
     if (mode !== undefined && mode !== 'orphan' && mode !== 'path') {
       throw new UsageError('-mode must be "orphan"')
     }
+    if (byAccessor && mode === 'orphan') {
+      throw new UsageError('-mode=orphan cannot be used with -accessor')
+    }
     ctx.doing('revoking token')
     if (self) await client.request('PUT', 'auth/token/revoke-self')
-    else if (ctx.bool('accessor'))
+    else if (byAccessor)
       await client.request('PUT', 'auth/token/revoke-accessor', { body: { accessor: arg } })
     else if (mode === 'orphan')
       await client.request('PUT', 'auth/token/revoke-orphan', { body: { token: arg } })
