@@ -105,6 +105,21 @@ describe('database password_policy on PostgreSQL', () => {
     (
       await fixture.sql`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE ${prefix + '%'}`
     )[0]!.n as number
+  /** A connection `name` using password policy `policy`, and a role of the same name on it. */
+  const connectionWithRole = async (name: string, policy: string) => {
+    must(
+      await server.call('POST', `database/config/${name}`, {
+        body: pgConfigBody({ password_policy: policy }),
+      }),
+      204,
+    )
+    must(
+      await server.call('POST', `database/roles/${name}`, {
+        body: { db_name: name, creation_statements: pgGroupCreation(fixture.group) },
+      }),
+      204,
+    )
+  }
 
   it('stores the policy name and returns it on read; an update without it keeps it', async () => {
     expect(must(await server.call('GET', 'database/config/pg')).data.password_policy).toBe(
@@ -185,18 +200,7 @@ describe('database password_policy on PostgreSQL', () => {
 
   it('fails issuance clearly when the policy was deleted, leaving no lease and no user', async () => {
     await putPolicy(server, 'temp', policyJson(24, [LOWER + DIGITS, 1]))
-    must(
-      await server.call('POST', 'database/config/vanish', {
-        body: pgConfigBody({ password_policy: 'temp' }),
-      }),
-      204,
-    )
-    must(
-      await server.call('POST', 'database/roles/vanish', {
-        body: { db_name: 'vanish', creation_statements: pgGroupCreation(fixture.group) },
-      }),
-      204,
-    )
+    await connectionWithRole('vanish', 'temp')
     must(await server.call('DELETE', 'sys/policies/password/temp'), 204)
     const before = await usersLike('v-root-vanish-')
     expect400(
@@ -216,18 +220,7 @@ describe('database password_policy on PostgreSQL', () => {
 
   it('refuses issuance when the policy was rewritten to generate an unsafe character', async () => {
     await putPolicy(server, 'drift', policyJson(24, [LOWER + DIGITS, 1]))
-    must(
-      await server.call('POST', 'database/config/drift', {
-        body: pgConfigBody({ password_policy: 'drift' }),
-      }),
-      204,
-    )
-    must(
-      await server.call('POST', 'database/roles/drift', {
-        body: { db_name: 'drift', creation_statements: pgGroupCreation(fixture.group) },
-      }),
-      204,
-    )
+    await connectionWithRole('drift', 'drift')
     await putPolicy(server, 'drift', policyJson(24, [LOWER + "'", 1]))
     expect400(await server.call('GET', 'database/creds/drift'), /can generate ', which/)
     expect(await leaseCount('drift')).toBe(0)

@@ -1,9 +1,23 @@
 import { UsageError } from '../args.js'
-import { command, group, type Command } from '../command.js'
+import { command, group, type Command, type CommandContext } from '../command.js'
 import { requireV2, resolveKvTarget } from '../kv-path.js'
 import { noValue } from './generic.js'
 
 const PATH_HELP = `  -mount=<path>    The KV mount (the path argument is then the key inside it).`
+
+/** `max_versions`, `cas_required`, `delete_version_after`: only the flags that were given. */
+function settingsFromFlags(ctx: CommandContext): Record<string, unknown> {
+  const body: Record<string, unknown> = {}
+  const maxVersions = ctx.str('max-versions')
+  if (maxVersions !== undefined) {
+    if (!/^\d+$/.test(maxVersions)) throw new UsageError('-max-versions must be a number')
+    body.max_versions = Number(maxVersions)
+  }
+  if (ctx.args.flags['cas-required'] !== undefined) body.cas_required = ctx.bool('cas-required')
+  const after = ctx.str('delete-version-after')
+  if (after !== undefined) body.delete_version_after = after
+  return body
+}
 
 const get = command({
   name: 'kv metadata get',
@@ -54,15 +68,7 @@ ${PATH_HELP}
   booleans: ['cas-required'],
   args: [1, 1],
   async run(ctx) {
-    const body: Record<string, unknown> = {}
-    const maxVersions = ctx.str('max-versions')
-    if (maxVersions !== undefined) {
-      if (!/^\d+$/.test(maxVersions)) throw new UsageError('-max-versions must be a number')
-      body.max_versions = Number(maxVersions)
-    }
-    if (ctx.args.flags['cas-required'] !== undefined) body.cas_required = ctx.bool('cas-required')
-    const after = ctx.str('delete-version-after')
-    if (after !== undefined) body.delete_version_after = after
+    const body = settingsFromFlags(ctx)
     const custom = ctx.map('custom-metadata')
     if (custom) body.custom_metadata = custom
     const client = await ctx.client()
@@ -103,15 +109,7 @@ ${PATH_HELP}
   booleans: ['cas-required'],
   args: [1, 1],
   async run(ctx) {
-    const body: Record<string, unknown> = {}
-    const maxVersions = ctx.str('max-versions')
-    if (maxVersions !== undefined) {
-      if (!/^\d+$/.test(maxVersions)) throw new UsageError('-max-versions must be a number')
-      body.max_versions = Number(maxVersions)
-    }
-    if (ctx.args.flags['cas-required'] !== undefined) body.cas_required = ctx.bool('cas-required')
-    const after = ctx.str('delete-version-after')
-    if (after !== undefined) body.delete_version_after = after
+    const body = settingsFromFlags(ctx)
     const custom: Record<string, string | null> = { ...ctx.map('custom-metadata') }
     for (const key of ctx.list('remove-custom-metadata')) custom[key] = null
     if (Object.keys(custom).length > 0) body.custom_metadata = custom
