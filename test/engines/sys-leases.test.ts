@@ -210,6 +210,12 @@ describe('sys/leases endpoints', () => {
     expect(listed.body.data.leases).toEqual([
       expect.objectContaining({ lease_id: id, error: 'role "x" does not exist' }),
     ])
+    // Its lookup says so, and does not offer a renewal that would be refused.
+    const lookup = await server.call('PUT', 'sys/leases/lookup', { body: { lease_id: id } })
+    expect(lookup.body.data).toMatchObject({ state: 'irrevocable', renewable: false })
+    expect(lookup.body.data.revoke_error).toBe('role "x" does not exist')
+    const renewed = await server.call('PUT', 'sys/leases/renew', { body: { lease_id: id } })
+    expect(renewed.status).toBe(400)
     expect((await server.call('GET', 'sys/leases?type=bogus')).status).toBe(400)
 
     const forced = await server.call('PUT', 'sys/leases/revoke-force/leasetest/creds/dead')

@@ -1,5 +1,5 @@
 import { UsageError } from '../args.js'
-import { command, group, type Command, type CommandContext } from '../command.js'
+import { command, group, type Command } from '../command.js'
 import { humanDuration } from '../output.js'
 
 const lookup = command({
@@ -95,8 +95,7 @@ const list = command({
   States:
     active        Issued and not yet due.
     expired       Due; the expiry worker has not revoked it yet.
-    failing       Revoking it at the target failed; Stint retries. (Irrevocable leases show
-                  as failing too when the token may not read sys/leases.)
+    failing       Revoking it at the target failed; Stint retries.
     irrevocable   Revocation gave up after repeated failures: the credential may still exist
                   at the target. Fix the cause, then "stint lease revoke -prefix -force".
   Leases still being created are not shown.`,
@@ -113,7 +112,6 @@ const list = command({
       ctx.io.stderr.write(`No leases found under ${prefix}\n`)
       return 2
     }
-    const irrevocable = await irrevocableIds(ctx)
     const now = Date.now()
     const leases: Array<Record<string, unknown>> = []
     for (const key of keys) {
@@ -131,7 +129,7 @@ const list = command({
         continue
       }
       const data = body.data as Record<string, unknown>
-      leases.push({ ...data, id, state: leaseState(data, irrevocable?.has(id), now) })
+      leases.push({ ...data, id, state: leaseState(data, now) })
     }
     const rows = leases.map((l) => {
       if (l.prefix) return [l.id, '-', '-', '-', '-']
@@ -152,30 +150,9 @@ const list = command({
   },
 })
 
-/**
- * Ids of the irrevocable leases (`GET sys/leases?type=irrevocable`), or undefined when the
- * token may not read that list: lookup alone cannot tell an irrevocable lease from one whose
- * revocation is still being retried (both carry `revoke_error`).
- */
-async function irrevocableIds(ctx: CommandContext): Promise<Set<string> | undefined> {
-  const client = await ctx.client()
-  const { status, body } = await client.request('GET', 'sys/leases', {
-    query: { type: 'irrevocable' },
-    allow: [400, 403, 404, 405],
-  })
-  if (status >= 300 || !Array.isArray(body?.data?.leases)) return undefined
-  return new Set(
-    (body.data.leases as Array<Record<string, unknown>>).map((l) => String(l.lease_id)),
-  )
-}
-
-/** A lease's state from its lookup data and the irrevocable list (when readable). */
-function leaseState(
-  data: Record<string, unknown>,
-  irrevocable: boolean | undefined,
-  now: number,
-): string {
-  if (irrevocable) return 'irrevocable'
+/** A lease's state from its lookup data (Stint's lookup names the state once it is not active). */
+function leaseState(data: Record<string, unknown>, now: number): string {
+  if (data.state === 'irrevocable') return 'irrevocable'
   if (typeof data.revoke_error === 'string' && data.revoke_error) return 'failing'
   const expire = typeof data.expire_time === 'string' ? Date.parse(data.expire_time) : NaN
   if (Number.isFinite(expire) && expire <= now) return 'expired'

@@ -162,7 +162,11 @@ export function leasePaths(core: Core): PathDef[] {
   ]
 }
 
-/** `sys/leases/lookup` data, as Vault shapes it (RFC 3339 times, seconds left). */
+/**
+ * `sys/leases/lookup` data, as Vault shapes it (RFC 3339 times, seconds left). Stint adds
+ * `revoke_error` once a revocation failed, and `state` (`irrevocable`) once it gave up; such a
+ * lease cannot be renewed, so it is not `renewable` either.
+ */
 function lookupData(info: LeaseInfo): Record<string, unknown> {
   return {
     id: info.id,
@@ -170,9 +174,10 @@ function lookupData(info: LeaseInfo): Record<string, unknown> {
     issue_time: new Date(info.issueTime).toISOString(),
     expire_time: new Date(info.expireTime).toISOString(),
     last_renewal: info.lastRenewal === null ? null : new Date(info.lastRenewal).toISOString(),
-    renewable: info.renewable,
+    renewable: info.renewable && info.state === 'active',
     ttl: info.ttl,
     ...(info.revokeError ? { revoke_error: info.revokeError } : {}),
+    ...(info.state !== 'active' ? { state: info.state } : {}),
   }
 }
 
