@@ -1,4 +1,5 @@
 import { hash as oneShotHash, randomBytes } from 'node:crypto'
+import { randomBase62 } from '../crypto/random.js'
 import type { Barrier } from './barrier.js'
 import { safeEqual } from './barrier.js'
 import { badRequest } from './errors.js'
@@ -181,7 +182,8 @@ export class TokenStore {
     const neverExpires = isRoot && ttl === 0
     const entry: TokenEntry = {
       id: this.hash(token),
-      accessor: randomBytes(18).toString('base64url'),
+      // Alphanumeric, as Vault's: a base64url accessor could start with '-', read as a CLI flag.
+      accessor: randomBase62(24),
       parentId: input.orphan || !input.parent ? null : input.parent.id,
       policies: uniqueSorted(input.policies),
       meta: input.meta ?? null,

@@ -69,6 +69,14 @@ describe('token creation', () => {
     })
   })
 
+  it('gives alphanumeric accessors, as Vault: never one a CLI would read as a flag', async () => {
+    const accessors = await Promise.all(
+      Array.from({ length: 40 }, async () => (await create({})).body.auth.accessor as string),
+    )
+    for (const accessor of accessors) expect(accessor).toMatch(/^[A-Za-z0-9]{24}$/)
+    expect(new Set(accessors).size).toBe(accessors.length)
+  })
+
   it('attaches the default policy unless no_default_policy is set', async () => {
     const without = await create({ policies: ['reader'], no_default_policy: true })
     expect(without.body.auth.policies).toEqual(['reader'])

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto'
+import { randomBase62 } from '../../crypto/random.js'
 import type { LeaseInfo, LeaseState } from './types.js'
 
 declare module '../../storage/tables.js' {
@@ -42,13 +42,9 @@ export interface LeaseRow {
 /** The largest code point: `prefix + MAX_CHAR` bounds every id that starts with `prefix`. */
 export const MAX_CHAR = '\u{10FFFF}'
 
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-
 /** A lease id under `path`: the path plus 24 random base62 characters (~143 bits). */
 export function newLeaseId(path: string): string {
-  let suffix = ''
-  for (let i = 0; i < 24; i++) suffix += BASE62[randomInt(62)]
-  return `${path.replace(/\/+$/, '')}/${suffix}`
+  return `${path.replace(/\/+$/, '')}/${randomBase62(24)}`
 }
 
 export function toLeaseInfo(row: LeaseRow, now: number): LeaseInfo {
