@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import { ApiError } from '../errors.js'
-import { decodeBase64, parseHclDocument } from '../policy/parse.js'
+import { PolicyTextError, readPolicyText } from '../policy/parse.js'
 
 /** One `rule "charset" { ... }` block: at least `minChars` characters from `charset`. */
 export interface CharsetRule {
@@ -53,12 +53,11 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * `)
  */
 export async function parsePasswordPolicy(text: string): Promise<PasswordPolicy> {
-  const source = decodeBase64(text) ?? text
-  if (source.trim() === '') fail('policy is empty')
-  const bytes = Buffer.byteLength(source)
-  if (bytes > MAX_POLICY_BYTES)
-    fail(`policy is ${bytes} bytes; at most ${MAX_POLICY_BYTES} are accepted`)
-  const doc = source.trimStart().startsWith('{') ? parseJson(source) : await parseHcl(source)
+  if (text.trim() === '') fail('policy is empty')
+  const { source, doc } = await readPolicyText(text, MAX_POLICY_BYTES).catch((err: unknown) => {
+    if (err instanceof PolicyTextError) fail(err.message)
+    throw err
+  })
   if (!isObject(doc)) fail('policy must be an object')
   for (const key of Object.keys(doc)) {
     if (!TOP_LEVEL_KEYS.has(key)) fail(`invalid key "${key.slice(0, 64)}"`)
@@ -80,22 +79,6 @@ export async function parsePasswordPolicy(text: string): Promise<PasswordPolicy>
   }
   const alphabet = [...new Set(rules.flatMap((r) => [...r.charset]))].join('')
   return { text: source, length, rules, alphabet }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch (err) {
-    return fail(`invalid JSON: ${(err as Error).message}`)
-  }
-}
-
-async function parseHcl(text: string): Promise<unknown> {
-  try {
-    return await parseHclDocument(text)
-  } catch (err) {
-    return fail((err as Error).message)
-  }
 }
 
 // `rule` is `{type: [body, ...]}` from HCL, `{type: body}` in JSON, or a list of either.

@@ -87,9 +87,10 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  * await parsePolicy('ci', 'path "secret/data/ci/*" { capabilities = ["read", "list"] }')
  */
 export async function parsePolicy(name: string, text: string): Promise<Policy> {
-  const source = decodeBase64(text) ?? text
-  checkSize(source, MAX_POLICY_BYTES)
-  const doc = source.trimStart().startsWith('{') ? parseJson(source) : await parseHclText(source)
+  const { source, doc } = await readPolicyText(text, MAX_POLICY_BYTES).catch((err: unknown) => {
+    if (err instanceof PolicyTextError) fail(err.message)
+    throw err
+  })
   if (!isObject(doc)) fail('policy must be an object')
   for (const key of Object.keys(doc)) {
     if (!TOP_LEVEL_KEYS.has(key)) fail(`invalid key "${key}"`)
@@ -105,10 +106,35 @@ export async function parsePolicy(name: string, text: string): Promise<Policy> {
  */
 export const MAX_POLICY_BYTES = 1024 * 1024
 
-/** Refuses (400) policy text over `max` bytes, before any parsing. */
-export function checkSize(text: string, max: number): void {
-  const bytes = Buffer.byteLength(text)
-  if (bytes > max) fail(`policy is ${bytes} bytes; at most ${max} are accepted`)
+/** Policy text that cannot be read; the message is meant to follow "failed to parse ...: ". */
+export class PolicyTextError extends Error {}
+
+/**
+ * The first steps of reading any policy text (ACL or password): base64 decoded when it is valid
+ * base64, refused over `maxBytes`, then parsed as JSON (when it starts with `{`) or as HCL. Throws
+ * {@link PolicyTextError}; the caller turns it into its own 400.
+ */
+export async function readPolicyText(
+  text: string,
+  maxBytes: number,
+): Promise<{ source: string; doc: unknown }> {
+  const source = decodeBase64(text) ?? text
+  const bytes = Buffer.byteLength(source)
+  if (bytes > maxBytes) {
+    throw new PolicyTextError(`policy is ${bytes} bytes; at most ${maxBytes} are accepted`)
+  }
+  if (source.trimStart().startsWith('{')) {
+    try {
+      return { source, doc: JSON.parse(source) as unknown }
+    } catch (err) {
+      throw new PolicyTextError(`invalid JSON: ${(err as Error).message}`)
+    }
+  }
+  try {
+    return { source, doc: await parseHclDocument(source) }
+  } catch (err) {
+    throw new PolicyTextError((err as Error).message)
+  }
 }
 
 /** Vault decodes a policy body when it is valid standard base64, and uses it as is otherwise. */
@@ -117,22 +143,6 @@ export function decodeBase64(text: string): string | undefined {
   if (compact.length === 0 || compact.length % 4 !== 0) return undefined
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) return undefined
   return Buffer.from(compact, 'base64').toString('utf8')
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch (err) {
-    return fail(`invalid JSON: ${(err as Error).message}`)
-  }
-}
-
-async function parseHclText(text: string): Promise<unknown> {
-  try {
-    return await parseHclDocument(text)
-  } catch (err) {
-    return fail((err as Error).message)
-  }
 }
 
 /**
