@@ -151,15 +151,28 @@ export function createJwtBackend(core: Core, mount: MountEntry, deps: KeySourceD
   }
 }
 
-/** exp / nbf / iat with the role's separate leeways (jose already applied the widest one). */
+/**
+ * exp / nbf / iat with the role's separate leeways (jose already applied the widest one). As
+ * Vault (hashicorp/cap jwt): a token needs at least one of the three, and one without `exp`
+ * expires `expiration_leeway` after the later of `iat` and `nbf`, plus the clock skew; otherwise
+ * a token with no exp, or only an old iat, would be valid forever.
+ */
 function checkTimes(claims: Claims, skew: number, expLeeway: number, nbfLeeway: number): void {
   const now = Math.floor(Date.now() / 1000)
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
   const exp = num(claims.exp)
   const nbf = num(claims.nbf)
   const iat = num(claims.iat)
-  if (exp !== undefined && now > exp + skew + expLeeway)
-    throw badRequest('error validating token: token is expired')
+  if (exp === undefined && nbf === undefined && iat === undefined) {
+    throw badRequest(
+      'error validating token: no issued at (iat), not before (nbf), or expiration time (exp) claims in token',
+    )
+  }
+  const expired =
+    exp !== undefined
+      ? now > exp + skew + expLeeway
+      : now > Math.max(iat ?? -Infinity, nbf ?? -Infinity) + expLeeway + skew
+  if (expired) throw badRequest('error validating token: token is expired')
   if (nbf !== undefined && now < nbf - skew - nbfLeeway)
     throw badRequest('error validating token: token not valid yet')
   if (iat !== undefined && iat > now + skew)
