@@ -237,12 +237,14 @@ export function createAccessService(deps: {
     if (parent.state !== 'active' && parent.state !== 'approved') return
     await requests.extendEnd(parent.id, ext.duration)
     const grown = await requests.require(parent.id)
-    // Leases were capped at the old end: renew them up to the new one (never past their own max).
+    // The guard capped the grant's leases (expiry and max) at the old end: give them the new end,
+    // never past the max they were issued with (the role's max_ttl, the mount's).
     if (grown.endsAt && core.leases) {
-      const left = Math.max(1, Math.floor((grown.endsAt - nowMs()) / 1000))
-      for (const leaseId of await requests.leasesOf(parent.id)) {
-        await core.leases.renew(leaseId, left).catch(() => {})
-      }
+      await core.leases
+        .raiseCap(await requests.leasesOf(parent.id), grown.endsAt)
+        .catch((err) =>
+          core.logger.warn({ err: (err as Error).name }, 'extending grant leases failed'),
+        )
     }
   }
 

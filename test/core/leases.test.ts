@@ -263,6 +263,46 @@ describe.each(eachDialect)('lease manager on %s', (dialect) => {
     expect(Number((await row(id))!.expire_time)).toBe(before - 10_000)
   })
 
+  it('gives a capped lease its time back when the cap is raised, never past its own max (issue 12, item 13)', async () => {
+    const id = await issue('alpha', '?ttl=600&max_ttl=900')
+    const issued = await row(id)
+    const ownMax = Number(issued!.max_expire_time)
+    const cap = Date.now() + 60_000
+    await leases.capExpiry([id], cap)
+    expect(Number((await row(id))!.expire_time)).toBe(cap)
+    expect(Number((await row(id))!.max_expire_time)).toBe(cap)
+
+    // Raised within its own max: expiry and max follow, and the backend is told.
+    recorder.renews.length = 0
+    await leases.raiseCap([id], cap + 120_000)
+    let now = (await row(id))!
+    expect(Number(now.expire_time)).toBe(cap + 120_000)
+    expect(Number(now.max_expire_time)).toBe(cap + 120_000)
+    expect(Number(now.next_attempt_at)).toBe(cap + 120_000)
+    expect(recorder.renews.map((r) => r.expireTime)).toEqual([cap + 120_000])
+    // A renewal still stops there.
+    await leases.renew(id, 3600)
+    expect(Number((await row(id))!.expire_time)).toBeLessThanOrEqual(cap + 120_000)
+
+    // Raised beyond it: the lease stops at the max it was issued with.
+    await leases.raiseCap([id], ownMax + 3600_000)
+    now = (await row(id))!
+    expect(Number(now.max_expire_time)).toBe(ownMax)
+    expect(Number(now.expire_time)).toBe(ownMax)
+  })
+
+  it('leaves a lease whose own TTL ended before the cap at its expiry when the cap is raised', async () => {
+    const id = await issue('alpha', '?ttl=30&max_ttl=900')
+    const expiry = Number((await row(id))!.expire_time)
+    const cap = Date.now() + 120_000
+    await leases.capExpiry([id], cap)
+    expect(Number((await row(id))!.expire_time)).toBe(expiry)
+    expect(Number((await row(id))!.max_expire_time)).toBe(cap)
+    await leases.raiseCap([id], cap + 60_000)
+    expect(Number((await row(id))!.expire_time)).toBe(expiry)
+    expect(Number((await row(id))!.max_expire_time)).toBe(cap + 60_000)
+  })
+
   it('revokes the leases of a token when the token is revoked', async () => {
     const child = await server.core.tokens.create({
       policies: ['root'],

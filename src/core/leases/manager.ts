@@ -48,6 +48,8 @@ const ERROR_LIMIT = 1000
  *    mark it `active`. A failed create is revoked at once; a crash leaves a `pending` row that the
  *    worker revokes once it is older than `pendingGraceMs`.
  * 2. `renew`: the backend extends the credential first, then the row; never past the max TTL.
+ *    `capExpiry` lowers expiries and maxes to a JIT grant's end; `raiseCap` gives the time back
+ *    when the grant is extended, never past the max the lease was issued with.
  * 3. Revocation, by id, prefix, token or mount, or by the worker when `next_attempt_at` passes:
  *    backend `revokeSecret` with the sealed internal data (or `revokeSecrets` for up to
  *    `revokeBatchSize` rows of one mount at once, when the backend has it; each row still gets
@@ -106,6 +108,7 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
         issue_time: issuedAt,
         expire_time: expireTime,
         max_expire_time: issuedAt + maxTtl * 1000,
+        own_max_expire_time: null,
         last_renewal: null,
         renewable: input.renewable ? 1 : 0,
         internal,
@@ -184,13 +187,7 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     const at = now()
     if (row.state !== 'active' || Number(row.expire_time) <= at) throw badRequest('lease expired')
 
-    const mounted = mounts.byAccessor(row.mount_accessor)
-    let maxExpire = Number(row.max_expire_time)
-    if (mounted) {
-      const mountMax = Number(row.issue_time) + deps.mountTtls(mounted.entry).maxTtl * 1000
-      maxExpire = Math.min(maxExpire, mountMax)
-    }
-    const left = Math.floor((maxExpire - at) / 1000)
+    const left = Math.floor((effectiveMax(row, Number(row.max_expire_time)) - at) / 1000)
     if (left <= 0) throw badRequest('past the max TTL, cannot renew')
     const warnings: string[] = []
     let ttl = incrementSeconds > 0 ? incrementSeconds : Number(row.ttl)
@@ -203,10 +200,28 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     const expireTime = at + ttl * 1000
 
     try {
-      await mounted?.backend.renewSecret?.(unseal(row), expireTime)
+      await renewOnBackend(row, expireTime)
     } catch (err) {
       throw badRequest(`failed to renew entry: ${sanitizeError(err).slice(0, ERROR_LIMIT)}`)
     }
+    if (!(await moveExpiry(leaseId, expireTime, at))) throw badRequest('lease expired')
+    return { ttl, warnings }
+  }
+
+  /** A lease's latest possible expiry: `maxExpire`, and never past its mount's max TTL. */
+  function effectiveMax(row: LeaseRow, maxExpire: number): number {
+    const mounted = mounts.byAccessor(row.mount_accessor)
+    if (!mounted) return maxExpire
+    return Math.min(maxExpire, Number(row.issue_time) + deps.mountTtls(mounted.entry).maxTtl * 1000)
+  }
+
+  /** Tells the backend a lease's new expiry (e.g. PostgreSQL's VALID UNTIL). Throws its error. */
+  async function renewOnBackend(row: LeaseRow, expireTime: number) {
+    await mounts.byAccessor(row.mount_accessor)?.backend.renewSecret?.(unseal(row), expireTime)
+  }
+
+  /** Moves a live lease's expiry, unless the worker has claimed it meanwhile. */
+  async function moveExpiry(leaseId: string, expireTime: number, at: number): Promise<boolean> {
     const updated = await db
       .updateTable('leases')
       .set({ expire_time: expireTime, next_attempt_at: expireTime, last_renewal: at })
@@ -214,44 +229,95 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
       .where('state', '=', 'active')
       .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', at)]))
       .executeTakeFirst()
-    if (Number(updated.numUpdatedRows) !== 1) throw badRequest('lease expired')
-    return { ttl, warnings }
+    return Number(updated.numUpdatedRows) === 1
   }
 
-  /** Lowers expiries (never raises them); the backend is told best-effort. */
+  /**
+   * Lowers expiries and maxes to `expireTime` (never raises them), keeping the max each lease was
+   * issued with for `raiseCap`; the backend is told best-effort of the expiries that moved.
+   */
   async function capExpiry(leaseIds: string[], expireTime: number) {
     for (let i = 0; i < leaseIds.length; i += PAGE) {
       const ids = leaseIds.slice(i, i + PAGE)
+      // expire_time <= max_expire_time always: a lease whose expiry is before the cap still has
+      // its max lowered, so no renewal takes it past the cap.
       const rows = await db
         .selectFrom('leases')
         .selectAll()
         .where('id', 'in', ids)
         .where('state', '=', 'active')
-        .where('expire_time', '>', expireTime)
+        .where('max_expire_time', '>', expireTime)
         .execute()
       if (rows.length === 0) continue
       await db
         .updateTable('leases')
         .set({
-          expire_time: expireTime,
-          max_expire_time: sql`case when max_expire_time > ${expireTime} then ${expireTime} else max_expire_time end`,
+          // First: MySQL evaluates assignments left to right, so this must read the old max.
+          own_max_expire_time: sql`case when own_max_expire_time is null then max_expire_time else own_max_expire_time end`,
+          max_expire_time: expireTime,
+          expire_time: sql`case when expire_time > ${expireTime} then ${expireTime} else expire_time end`,
           next_attempt_at: sql`case when next_attempt_at > ${expireTime} then ${expireTime} else next_attempt_at end`,
         })
         .where('id', 'in', ids)
         .where('state', '=', 'active')
-        .where('expire_time', '>', expireTime)
+        .where('max_expire_time', '>', expireTime)
         .execute()
-      await mapLimit(rows, settings.concurrency, async (row) => {
+      const moved = rows.filter((row) => Number(row.expire_time) > expireTime)
+      await mapLimit(moved, settings.concurrency, async (row) => {
         try {
-          await mounts
-            .byAccessor(row.mount_accessor)
-            ?.backend.renewSecret?.(unseal(row), expireTime)
+          await renewOnBackend(row, expireTime)
         } catch (err) {
           logger.warn(
             { leaseId: row.id, err: sanitizeError(err) },
             'could not lower a credential expiry',
           )
         }
+      })
+    }
+  }
+
+  /**
+   * Gives leases back what `capExpiry` took, up to a later `expireTime` (a JIT grant was
+   * extended): raises their max, never past the max they were issued with nor their mount's, and
+   * renews those whose expiry sat at the old cap up to the new max, backend first (best-effort,
+   * as `capExpiry`). A lease whose own TTL ended before the cap keeps it (it may be renewed).
+   */
+  async function raiseCap(leaseIds: string[], expireTime: number) {
+    const at = now()
+    for (let i = 0; i < leaseIds.length; i += PAGE) {
+      const rows = await db
+        .selectFrom('leases')
+        .selectAll()
+        .where('id', 'in', leaseIds.slice(i, i + PAGE))
+        .where('state', '=', 'active')
+        .where('own_max_expire_time', 'is not', null)
+        .where('expire_time', '>', at)
+        .execute()
+      await mapLimit(rows, settings.concurrency, async (row) => {
+        const ownMax = Number(row.own_max_expire_time)
+        const oldMax = Number(row.max_expire_time)
+        const newMax = Math.min(expireTime, effectiveMax(row, ownMax))
+        if (newMax <= oldMax) return
+        const raised = await db
+          .updateTable('leases')
+          .set({ max_expire_time: newMax, own_max_expire_time: newMax >= ownMax ? null : ownMax })
+          .where('id', '=', row.id)
+          .where('state', '=', 'active')
+          .where('max_expire_time', '=', oldMax)
+          .executeTakeFirst()
+        // At the cap to the second (renewals count whole seconds): the cap is what stopped it.
+        const atCap = Number(row.expire_time) > oldMax - 1000
+        if (Number(raised.numUpdatedRows) !== 1 || !atCap) return
+        try {
+          await renewOnBackend(row, newMax)
+        } catch (err) {
+          logger.warn(
+            { leaseId: row.id, err: sanitizeError(err) },
+            'could not extend a credential expiry',
+          )
+          return
+        }
+        await moveExpiry(row.id, newMax, at)
       })
     }
   }
@@ -542,6 +608,7 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     revokeByTokens,
     revokeByMount,
     capExpiry,
+    raiseCap,
     tidy,
     count,
     countByMount,

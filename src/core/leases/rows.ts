@@ -23,6 +23,11 @@ export interface LeaseRow {
   issue_time: number
   expire_time: number
   max_expire_time: number
+  /**
+   * The max the lease was issued with, kept when `capExpiry` lowered `max_expire_time` (a JIT
+   * grant's end); null when never lowered (schema/0011-lease-own-max.ts).
+   */
+  own_max_expire_time?: number | null
   last_renewal: number | null
   renewable: number
   /** Barrier ciphertext of the backend's revocation data (JSON). */

@@ -75,6 +75,12 @@ export interface LeaseManager {
    * max) and tells their backends best-effort through `renewSecret`. Used by JIT access grants.
    */
   capExpiry(leaseIds: string[], expireTime: number): Promise<void>
+  /**
+   * Undoes `capExpiry` up to a later `expireTime` (a JIT grant was extended): raises the max of
+   * these active leases, never past the max they were issued with (role and mount max TTL), and
+   * renews through `renewSecret` those whose expiry the cap had cut, up to the new max.
+   */
+  raiseCap(leaseIds: string[], expireTime: number): Promise<void>
   /** The backend data of a live lease (for evidence-of-use sampling); undefined when gone. */
   secretOf?(
     leaseId: string,
