@@ -9,6 +9,7 @@ import * as m0006 from './0006-identity-userpass.js'
 import * as m0007 from './0007-audit.js'
 import * as m0008 from './0008-access.js'
 import * as m0009 from './0009-password-policies.js'
+import * as m0010 from './0010-token-login-facts.js'
 import * as m0011 from './0011-lease-own-max.js'
 
 export interface SchemaMigration {
@@ -30,5 +31,6 @@ export const migrations: SchemaMigration[] = [
   { name: '0007-audit', up: m0007.up },
   { name: '0008-access', up: m0008.up },
   { name: '0009-password-policies', up: m0009.up },
+  { name: '0010-token-login-facts', up: m0010.up },
   { name: '0011-lease-own-max', up: m0011.up },
 ]

@@ -27,7 +27,7 @@ const STATES: RequestState[] = [
  * | `sys/access/requests/<id>` | read (`?wait=30s` long-polls while pending) |
  * | `sys/access/requests/<id>/approve|deny|cancel|end|extend|review|activate` | write |
  * | `sys/access/break-glass` | write `{path, justification, duration}` |
- * | `sys/access/report/unused` | read: ended grants that were never used |
+ * | `sys/access/report/unused` | read: ended grants that were never used; live ones apart |
  */
 export function accessPaths(deps: {
   service: AccessService
@@ -100,24 +100,10 @@ export function accessPaths(deps: {
           const state = req.data.state === undefined ? undefined : String(req.data.state)
           if (state !== undefined && !STATES.includes(state as RequestState))
             throw badRequest(`state must be one of ${STATES.join(', ')}`)
-          const filter = String(req.data.filter ?? '')
-          const me = await service.actorOf(req.token!)
-          let list = await requests.list({
+          const list = await service.list(req.token!, {
             state: state as RequestState | undefined,
-            requester: filter === 'mine' ? me.key : undefined,
+            filter: String(req.data.filter ?? ''),
           })
-          if (filter === 'approvable') {
-            const mine = new Set(me.groups)
-            const approvable = []
-            for (const r of list) {
-              if (r.state !== 'pending' || r.requester.key === me.key) continue
-              const rule = await rules.get(r.ruleName)
-              if (rule?.approvals.some((f) => mine.has(f.group))) approvable.push(r)
-            }
-            list = approvable
-          } else if (filter !== '' && filter !== 'mine' && filter !== 'all') {
-            throw badRequest('filter must be "mine", "approvable" or "all"')
-          }
           const keyInfo: Record<string, unknown> = {}
           for (const r of list) {
             keyInfo[r.id] = {
@@ -141,8 +127,8 @@ export function accessPaths(deps: {
       operations: {
         read: async (req, p) => {
           const wait = req.data.wait === undefined ? 0 : parseDuration(req.data.wait, 'wait')
-          const request = wait > 0 ? await service.wait(p.id!, wait) : await requests.require(p.id!)
-          return shown(request)
+          const request = await service.visible(req.token!, p.id!)
+          return shown(wait > 0 ? await service.wait(request.id, wait) : request)
         },
       },
     },
@@ -181,26 +167,35 @@ export function accessPaths(deps: {
       pattern: /^access\/report\/unused$/,
       operations: {
         read: async () => {
+          // Only a grant that has ended can be said to be unused: a live one seconds old is
+          // listed apart (`live`), so it is not mistaken for over-provisioning.
           const ended = [
             ...(await requests.list({ state: 'ended' })),
+            ...(await requests.list({ state: 'expired' })).filter((r) => r.approvedAt !== null),
+          ].filter((r) => r.kind !== 'extension')
+          const live = [
             ...(await requests.list({ state: 'active' })),
-          ]
-          const unused = ended.filter((r) => r.kind !== 'extension' && r.credsIssued === 0)
-          const noSessions = ended.filter(
-            (r) => r.kind !== 'extension' && r.credsIssued > 0 && !r.sessionsSeen,
-          )
+            ...(await requests.list({ state: 'approved' })),
+          ].filter((r) => r.kind !== 'extension')
           const row = (r: (typeof ended)[number]) => ({
             id: r.id,
             path: r.path,
             requester: r.requester.displayName,
             state: r.state,
+            live: r.state === 'active' || r.state === 'approved',
             duration: r.duration,
+            credentials_issued: r.credsIssued,
             created_at: new Date(r.createdAt).toISOString(),
+            ends_at: r.endsAt === null ? null : new Date(r.endsAt).toISOString(),
+            ended_at: r.endedAt === null ? null : new Date(r.endedAt).toISOString(),
           })
           return {
             data: {
-              unused: unused.map(row),
-              credentials_never_connected: noSessions.map(row),
+              unused: ended.filter((r) => r.credsIssued === 0).map(row),
+              credentials_never_connected: ended
+                .filter((r) => r.credsIssued > 0 && !r.sessionsSeen)
+                .map(row),
+              live: live.filter((r) => r.credsIssued === 0 || !r.sessionsSeen).map(row),
               grants_considered: ended.length,
             },
           }

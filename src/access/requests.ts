@@ -59,9 +59,17 @@ export interface Actor {
   key: string
   entityId: string
   displayName: string
-  /** Token metadata: CI run data (repository, ref, run_id, actor...), username, role. */
+  /**
+   * Claims the auth method verified at login (CI run data: repository, ref, run_id, actor...;
+   * a userpass username), never the caller-written token `meta`.
+   */
   metadata: Record<string, string>
+  /** Path of the auth mount that verified `metadata` (`auth/jwt/`), '' when none did. */
+  authMount?: string
+  /** The entity's metadata (written by identity administrators). */
+  entityMetadata?: Record<string, string>
   groups: string[]
+  /** A second factor was verified at the login of the token that acted. */
   mfa: boolean
 }
 
@@ -344,6 +352,72 @@ export function approvalsSatisfied(
     return false
   }
   return fill(0)
+}
+
+/**
+ * How many approval slots these approvers fill at most, each person (entity) filling one slot of
+ * a factor whose group they are in (a maximum matching, by augmenting paths).
+ */
+export function filledSlots(
+  factors: Array<{ group: string; count: number }>,
+  approvers: Actor[],
+): number {
+  const slots: string[] = factors.flatMap((f) => Array.from({ length: f.count }, () => f.group))
+  const seenPeople = new Set<string>()
+  const people = approvers.filter((a) => {
+    const person = a.entityId || a.key
+    return !seenPeople.has(person) && seenPeople.add(person)
+  })
+  const holder: number[] = slots.map(() => -1)
+  const place = (a: number, tried: Set<number>): boolean => {
+    for (let s = 0; s < slots.length; s++) {
+      if (tried.has(s) || !people[a]!.groups.includes(slots[s]!)) continue
+      tried.add(s)
+      if (holder[s] === -1 || place(holder[s]!, tried)) {
+        holder[s] = a
+        return true
+      }
+    }
+    return false
+  }
+  let filled = 0
+  for (let a = 0; a < people.length; a++) if (place(a, new Set())) filled++
+  return filled
+}
+
+/**
+ * Why an approval by `actor` would change nothing, or undefined when it counts: it must fill a
+ * slot of the rule's factors that the approvals given so far (`given`) leave open. A rule without
+ * factors (approved only by root, when no auto-approval matched) takes any approval.
+ */
+export function uncountedApproval(
+  rule: { name: string; approvals: Array<{ group: string; count: number }> },
+  given: Actor[],
+  actor: Actor,
+): string | undefined {
+  const factors = rule.approvals
+  if (factors.length === 0) return undefined
+  const groups = [...new Set(factors.map((f) => f.group))]
+  const mine = groups.filter((g) => actor.groups.includes(g))
+  if (mine.length === 0) {
+    return `you are in none of the groups of rule "${rule.name}"'s approvals (${groups.join(', ')})`
+  }
+  const before = filledSlots(factors, given)
+  if (filledSlots(factors, [...given, actor]) > before) return undefined
+  // The groups whose approval would still count: a stand-in member of that group alone would.
+  const needed = groups.filter(
+    (g) =>
+      filledSlots(factors, [
+        ...given,
+        { key: '\0', entityId: '\0', displayName: '', metadata: {}, groups: [g], mfa: false },
+      ]) > before,
+  )
+  return `rule "${rule.name}" already has the approvals your groups (${mine.join(', ')}) can give; it still needs ${needed.join(', ') || 'nothing more'}`
+}
+
+/** True when a pending request's pending_ttl has run out (whether or not the worker saw it). */
+export function pendingExpired(request: AccessRequest, now: number): boolean {
+  return request.state === 'pending' && request.pendingUntil !== null && request.pendingUntil <= now
 }
 
 /** Refuses an action a requester may not take on someone else's request. */

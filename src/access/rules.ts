@@ -17,8 +17,17 @@ const autoApproveSchema = z
   .object({
     /** The requester must be in one of these identity groups (by name). */
     groups: groupList.optional(),
-    /** Exact (or `*`-glob) values the requester's token metadata must have, e.g. CI claims. */
+    /**
+     * Exact (or `*`-glob) values of claims an auth method verified when the requester logged in
+     * (a JWT's mapped claims, a userpass username). Never the token's caller-written `meta`.
+     */
+    claims: z.record(z.string(), z.string().max(512)).optional(),
+    /** The former name of `claims` (same meaning: verified login claims only). */
     metadata: z.record(z.string(), z.string().max(512)).optional(),
+    /** The auth mount (e.g. `auth/jwt/`) that must have verified those claims. */
+    auth_mount: z.string().min(1).max(255).optional(),
+    /** Values the requester's entity metadata must have (written by identity administrators). */
+    entity_metadata: z.record(z.string(), z.string().max(512)).optional(),
     max_duration: duration.optional(),
     days: z.array(z.enum(DAYS)).optional(),
     /** UTC hours, `HH:MM-HH:MM`. */
@@ -61,7 +70,11 @@ const ruleSchema = z
 
 export interface AutoApproveCondition {
   groups?: string[]
-  metadata?: Record<string, string>
+  /** Verified login claims (`claims`, or its former name `metadata`). */
+  claims?: Record<string, string>
+  /** Auth mount path with a trailing slash (`auth/jwt/`). */
+  authMount?: string
+  entityMetadata?: Record<string, string>
   maxDuration?: number
   days?: string[]
   hours?: { from: number; to: number }
@@ -90,7 +103,17 @@ export interface AccessRule {
 }
 
 /** Validates a rule body (JSON) and compiles it; throws a 400 that says what is wrong. */
-export function parseRule(name: string, body: unknown): AccessRule {
+export function parseRule(
+  name: string,
+  body: unknown,
+  opts: {
+    /**
+     * Read from storage: a `pending_ttl` of 0 written before it was refused keeps the 24 h it has
+     * been served with, so the rule still loads and its paths stay guarded.
+     */
+    stored?: boolean
+  } = {},
+): AccessRule {
   if (!/^[A-Za-z0-9_.-]{1,128}$/.test(name)) throw badRequest('invalid rule name')
   const parsed = ruleSchema.safeParse(body)
   if (!parsed.success) {
@@ -104,13 +127,16 @@ export function parseRule(name: string, body: unknown): AccessRule {
   }
   const maxDuration = parseDuration(r.max_duration, 'max_duration')
   if (maxDuration <= 0) throw badRequest('max_duration must be positive')
+  // 0 used to mean 24 h silently; a request that may not wait at all could never be approved.
+  const pendingTtl = parseDuration(r.pending_ttl, 'pending_ttl')
+  if (pendingTtl <= 0 && !opts.stored) throw badRequest('pending_ttl must be positive')
   const rule: AccessRule = {
     name,
     paths: r.paths.map((p) => p.replace(/^\/+/, '')),
     approvals: r.approvals,
     allowSelfApproval: r.allow_self_approval,
     maxDuration,
-    pendingTtl: parseDuration(r.pending_ttl, 'pending_ttl') || 86400,
+    pendingTtl: pendingTtl > 0 ? pendingTtl : 86400,
     requireJustification: r.require_justification,
     justificationPattern: compilePattern(r.justification_pattern, 'justification_pattern'),
     requireTicket: r.require_ticket,
@@ -118,7 +144,9 @@ export function parseRule(name: string, body: unknown): AccessRule {
     clockStarts: r.clock_starts,
     autoApprove: r.auto_approve.map((a) => ({
       groups: a.groups,
-      metadata: a.metadata,
+      claims: mergeClaims(a.claims, a.metadata),
+      authMount: a.auth_mount === undefined ? undefined : mountPath(a.auth_mount),
+      entityMetadata: a.entity_metadata,
       maxDuration:
         a.max_duration === undefined
           ? undefined
@@ -141,6 +169,20 @@ export function parseRule(name: string, body: unknown): AccessRule {
     throw badRequest('a rule needs approvals, auto_approve conditions or a break_glass clause')
   }
   return rule
+}
+
+function mergeClaims(
+  claims: Record<string, string> | undefined,
+  legacy: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  if (!claims && !legacy) return undefined
+  return { ...legacy, ...claims }
+}
+
+/** `jwt`, `auth/jwt` and `auth/jwt/` all name the mount `auth/jwt/`. */
+function mountPath(name: string): string {
+  const trimmed = name.replace(/^\/+|\/+$/g, '')
+  return `${trimmed.startsWith('auth/') ? trimmed : `auth/${trimmed}`}/`
 }
 
 function compilePattern(source: string | undefined, field: string): RegExp | undefined {
@@ -188,19 +230,37 @@ export function valueMatches(pattern: string, value: string | undefined): boolea
   return re.test(value)
 }
 
+function allMatch(patterns: Record<string, string>, values: Record<string, string>): boolean {
+  return Object.entries(patterns).every(([key, pattern]) =>
+    valueMatches(pattern, Object.hasOwn(values, key) ? values[key] : undefined),
+  )
+}
+
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/**
+ * What auto-approval may look at: only facts the server verified. `claims` come from the auth
+ * method at login (with the mount that checked them), `entityMetadata` from identity
+ * administrators, `groups` from identity membership.
+ */
+export interface VerifiedRequester {
+  groups: string[]
+  claims: Record<string, string>
+  /** Path of the auth mount that verified `claims` (`auth/jwt/`); none when absent. */
+  authMount?: string
+  entityMetadata?: Record<string, string>
+}
 
 /** True when an auto-approval condition holds for this requester, duration and time. */
 export function autoApproves(
   cond: AutoApproveCondition,
-  input: { groups: string[]; metadata: Record<string, string>; duration: number; at: Date },
+  input: VerifiedRequester & { duration: number; at: Date },
 ): boolean {
   if (cond.groups && !cond.groups.some((g) => input.groups.includes(g))) return false
-  if (cond.metadata) {
-    for (const [key, pattern] of Object.entries(cond.metadata)) {
-      if (!valueMatches(pattern, input.metadata[key])) return false
-    }
-  }
+  if (cond.authMount !== undefined && cond.authMount !== input.authMount) return false
+  if (cond.claims && !allMatch(cond.claims, input.claims)) return false
+  if (cond.entityMetadata && !allMatch(cond.entityMetadata, input.entityMetadata ?? {}))
+    return false
   if (cond.maxDuration !== undefined && input.duration > cond.maxDuration) return false
   if (cond.days && !cond.days.includes(DAYS[input.at.getUTCDay()]!)) return false
   if (cond.hours) {
@@ -219,7 +279,7 @@ export function createRuleStore(deps: { storage: Storage }) {
   const load = async (): Promise<AccessRule[]> => {
     if (cache && nowMs() - cache.at < 2_000) return cache.rules
     const rows = await db.selectFrom('access_rules').selectAll().execute()
-    const rules = rows.map((r) => parseRule(r.name, JSON.parse(r.body)))
+    const rules = rows.map((r) => parseRule(r.name, JSON.parse(r.body), { stored: true }))
     cache = { at: nowMs(), rules }
     return rules
   }

@@ -1,13 +1,15 @@
 import { ApiError, badRequest, permissionDenied } from '../core/errors.js'
 import type { Core, RequestContext } from '../core/core.js'
 import type { LogicalResponse } from '../core/request.js'
-import type { TokenEntry } from '../core/tokens.js'
+import { grantHolderOf, type TokenEntry } from '../core/tokens.js'
 import { parseDuration } from '../core/duration.js'
 import { nowMs } from '../storage/storage.js'
-import { autoApproves, pathMatches, type AccessRule, type RuleStore } from './rules.js'
+import { autoApproves, type AccessRule, type RuleStore } from './rules.js'
 import {
   approvalsSatisfied,
+  pendingExpired,
   requireOwner,
+  uncountedApproval,
   type AccessRequest,
   type Actor,
   type RequestStore,
@@ -42,32 +44,36 @@ export function createAccessService(deps: {
   const expiringSoonMs = deps.options?.expiringSoonMs ?? 5 * 60_000
   let ticking: Promise<void> = Promise.resolve()
 
-  /**
-   * Who holds a grant. People keep their grants across logins, so a grant belongs to their
-   * entity. A CI run (a JWT/OIDC login) is one token: binding its grant to the entity would let
-   * every run of the same repository (another branch, a fork's PR) ride on it.
-   */
-  function grantKey(token: TokenEntry): string {
-    const method = token.mountAccessor
-      ? core.mounts.byAccessor(token.mountAccessor)?.entry.type
-      : undefined
-    if (!token.entityId || method === 'jwt' || method === 'oidc') return `token:${token.accessor}`
-    return token.entityId
-  }
-
-  /** Who is asking: the grant holder, the entity's groups and the token's metadata. */
+  /** Who is asking: the grant holder, the entity's groups and what the server verified. */
   async function actorOf(token: TokenEntry): Promise<Actor> {
+    const entity =
+      token.entityId && core.identity ? await core.identity.entity(token.entityId) : undefined
     const groups =
       token.entityId && core.identity ? await core.identity.groupsFor(token.entityId) : []
+    const loginMount = token.login ? core.mounts.byAccessor(token.login.mount)?.entry.path : ''
     return {
-      key: grantKey(token),
+      key: grantHolderOf(token),
       entityId: token.entityId,
       displayName: token.displayName,
-      metadata: token.meta ?? {},
+      metadata: token.login?.claims ?? {},
+      authMount: loginMount ?? '',
+      entityMetadata: entity?.metadata ?? {},
       groups: groups.map((g) => g.name),
-      mfa: token.meta?.mfa === 'totp',
+      mfa: token.mfa === 'totp',
     }
   }
+
+  /** Only verified facts reach auto-approval (never token `meta` or request bodies). */
+  const verified = (actor: Actor) => ({
+    groups: actor.groups,
+    claims: actor.metadata,
+    authMount: actor.authMount ?? '',
+    entityMetadata: actor.entityMetadata ?? {},
+  })
+
+  /** One person is one entity, across every alias; a token without one is only itself. */
+  const personOf = (actor: Actor) => actor.entityId || actor.key
+  const samePerson = (a: Actor, b: Actor) => a.key === b.key || personOf(a) === personOf(b)
 
   async function notify(
     rule: AccessRule | undefined,
@@ -269,13 +275,84 @@ export function createAccessService(deps: {
     return true
   }
 
+  /**
+   * A decision on a request past its pending_ttl is refused (400) and the request expires now,
+   * so none lands between the deadline and the worker's next tick.
+   */
+  async function refuseIfPendingExpired(request: AccessRequest) {
+    if (!pendingExpired(request, nowMs())) return
+    await requests.transition(request.id, ['pending'], { state: 'expired', endedAt: nowMs() })
+    throw badRequest(
+      `the request expired at ${iso(request.pendingUntil)}: it was pending longer than rule "${request.ruleName}"'s pending_ttl`,
+    )
+  }
+
+  /**
+   * What a token may see: its own requests and those it may decide; every request only with
+   * `sudo` on `sys/access/requests` (auditors), or root.
+   */
+  async function viewerOf(token: TokenEntry) {
+    const actor = await actorOf(token)
+    const { acl } = await core.aclFor(token)
+    const seesAll = acl.root || acl.capabilities('sys/access/requests').includes('sudo')
+    const ruleOf = new Map<string, Promise<AccessRule | undefined>>()
+    const decides = async (r: AccessRequest) => {
+      if (!ruleOf.has(r.ruleName)) ruleOf.set(r.ruleName, rules.get(r.ruleName))
+      return approverOf(await ruleOf.get(r.ruleName), actor, token)
+    }
+    return {
+      actor,
+      seesAll,
+      decides,
+      async sees(r: AccessRequest): Promise<boolean> {
+        return seesAll || r.requester.key === actor.key || (await decides(r))
+      },
+    }
+  }
+
   return {
     view,
     actorOf,
 
+    /** A request the token may see; someone else's is a 403 (ids are random: no oracle). */
+    async visible(token: TokenEntry, id: string): Promise<AccessRequest> {
+      const request = await requests.require(id)
+      if (!(await (await viewerOf(token)).sees(request))) throw permissionDenied()
+      return request
+    },
+
+    /** `LIST sys/access/requests`: `mine`, `approvable`, or everything the token may see. */
+    async list(
+      token: TokenEntry,
+      filter: { state?: AccessRequest['state']; filter: string },
+    ): Promise<AccessRequest[]> {
+      const viewer = await viewerOf(token)
+      const { actor } = viewer
+      if (!['', 'mine', 'approvable', 'all'].includes(filter.filter))
+        throw badRequest('filter must be "mine", "approvable" or "all"')
+      if (filter.filter === 'all' && !viewer.seesAll)
+        throw new ApiError(
+          403,
+          'filter=all needs the sudo capability on sys/access/requests; without it you see your own requests and those you may decide',
+        )
+      const list = await requests.list({
+        state: filter.state,
+        requester: filter.filter === 'mine' ? actor.key : undefined,
+      })
+      const out: AccessRequest[] = []
+      for (const r of list) {
+        if (filter.filter === 'approvable') {
+          if (r.state !== 'pending' || samePerson(r.requester, actor)) continue
+          const rule = await rules.get(r.ruleName)
+          if (!rule?.approvals.some((f) => actor.groups.includes(f.group))) continue
+        } else if (!(await viewer.sees(r))) continue
+        out.push(r)
+      }
+      return out
+    },
+
     async create(token: TokenEntry, input: Record<string, unknown>): Promise<AccessRequest> {
-      const path = typeof input.path === 'string' ? input.path.replace(/^\/+/, '') : ''
-      if (!path || path.length > 512) throw badRequest('path is required')
+      const path = concretePath(input.path)
       const rule = await guardedRule(path)
       await checkEligible(token, path)
       const duration = parseWindow(input.duration ?? input.ttl, rule.maxDuration, 'duration')
@@ -313,8 +390,7 @@ export function createAccessService(deps: {
       await notify(rule, 'created', request)
       const auto = rule.autoApprove.some((c) =>
         autoApproves(c, {
-          groups: requester.groups,
-          metadata: requester.metadata,
+          ...verified(requester),
           duration,
           at: new Date(),
         }),
@@ -329,12 +405,13 @@ export function createAccessService(deps: {
       comment: string,
     ): Promise<AccessRequest> {
       const request = await requests.require(id)
+      await refuseIfPendingExpired(request)
       if (request.state !== 'pending')
         throw badRequest(`the request is ${request.state}, not pending`)
       const rule = await rules.get(request.ruleName)
       if (!rule) throw badRequest(`the rule "${request.ruleName}" no longer exists`)
       const actor = await actorOf(token)
-      if (actor.key === request.requester.key && !rule.allowSelfApproval) {
+      if (samePerson(actor, request.requester) && !rule.allowSelfApproval) {
         throw new ApiError(403, 'you may not approve or deny your own request')
       }
       const approverGroups = new Set(rule.approvals.map((f) => f.group))
@@ -357,17 +434,23 @@ export function createAccessService(deps: {
         return denied
       }
       const previous = await requests.decisions(id)
-      if (previous.some((d) => d.decision === 'approve' && d.actor.key === actor.key)) {
+      if (previous.some((d) => d.decision === 'approve' && samePerson(d.actor, actor))) {
         throw badRequest('you have already approved this request')
       }
+      const given = previous.filter((d) => d.decision === 'approve').map((d) => d.actor)
+      const uncounted = uncountedApproval(rule, given, actor)
+      if (uncounted) throw new ApiError(403, `your approval would not count: ${uncounted}`)
       await requests.addDecision(id, actor, 'approve', comment)
+      // Each person counts once, whichever alias or token they approved with.
+      const seen = new Set<string>()
       const approvers = (await requests.decisions(id))
         .filter(
           (d) =>
             d.decision === 'approve' &&
-            (rule.allowSelfApproval || d.actor.key !== request.requester.key),
+            (rule.allowSelfApproval || !samePerson(d.actor, request.requester)),
         )
         .map((d) => d.actor)
+        .filter((a) => !seen.has(personOf(a)) && seen.add(personOf(a)))
       if (approvalsSatisfied(rule.approvals, approvers)) return approve(request, rule, false)
       return requests.require(id)
     },
@@ -376,6 +459,7 @@ export function createAccessService(deps: {
       const request = await requests.require(id)
       const actor = await actorOf(token)
       requireOwner(request, actor)
+      await refuseIfPendingExpired(request)
       if (request.state !== 'pending' && request.state !== 'approved') {
         throw badRequest(
           `the request is ${request.state}; only pending or approved requests can be cancelled`,
@@ -458,8 +542,7 @@ export function createAccessService(deps: {
       await notify(rule, 'created', ext)
       const auto = rule.autoApprove.some((c) =>
         autoApproves(c, {
-          groups: actor.groups,
-          metadata: actor.metadata,
+          ...verified(actor),
           duration: parent.duration + added,
           at: new Date(),
         }),
@@ -469,8 +552,7 @@ export function createAccessService(deps: {
 
     /** Immediate access without approval, for emergencies: loud and flagged for review. */
     async breakGlass(token: TokenEntry, input: Record<string, unknown>): Promise<AccessRequest> {
-      const path = typeof input.path === 'string' ? input.path.replace(/^\/+/, '') : ''
-      if (!path) throw badRequest('path is required')
+      const path = concretePath(input.path)
       const rule = await guardedRule(path)
       if (!rule.breakGlass) throw badRequest(`the rule "${rule.name}" has no break-glass clause`)
       await checkEligible(token, path)
@@ -527,6 +609,12 @@ export function createAccessService(deps: {
         throw badRequest(`the request is ${request.state}, not approved`)
       const rule = await rules.get(request.ruleName)
       if (!rule?.requesterMfa) throw badRequest('this grant needs no activation')
+      if (request.pendingUntil !== null && request.pendingUntil <= nowMs()) {
+        await endGrant(request, 'expired', ['approved'])
+        throw badRequest(
+          `the grant expired at ${iso(request.pendingUntil)}: it was not activated within rule "${rule.name}"'s pending_ttl`,
+        )
+      }
       if (!code || !core.verifySecondFactor || !(await core.verifySecondFactor(token, code))) {
         throw badRequest('invalid or missing second-factor code')
       }
@@ -550,7 +638,7 @@ export function createAccessService(deps: {
       const actor = await actorOf(token)
       const isApprover = approverOf(rule, actor, token)
       if (!isApprover) throw new ApiError(403, 'only approvers may review a break-glass request')
-      if (actor.key === request.requester.key)
+      if (samePerson(actor, request.requester))
         throw new ApiError(403, 'you may not review your own break-glass request')
       if (!note.trim()) throw badRequest('a review note is required')
       await requests.addDecision(id, actor, 'review', note)
@@ -585,11 +673,15 @@ export function createAccessService(deps: {
       if (!token || token.policies.includes('root') || ctx.req.path.startsWith('sys/')) return
       const rule = await rules.forPath(ctx.req.path)
       if (!rule) return
-      const key = grantKey(token)
+      const path = trimSlashes(ctx.req.path)
       const now = nowMs()
-      let grant = (await requests.liveGrants(key)).find(
+      // A grant opens the one path it was asked for, and only while the rule it was decided
+      // under is the rule that guards that path (a lenient rule's grant never opens a path a
+      // stricter rule has taken over).
+      let grant = (await requests.liveGrants(grantHolderOf(token))).find(
         (g) =>
-          pathMatches(g.path, ctx.req.path) &&
+          trimSlashes(g.path) === path &&
+          g.ruleName === rule.name &&
           (g.state === 'active' ? (g.endsAt ?? 0) > now : g.startAt === null || g.startAt <= now),
       )
       if (grant && grant.state === 'approved') {
@@ -639,7 +731,7 @@ export function createAccessService(deps: {
   async function runTick(): Promise<void> {
     const now = nowMs()
     for (const r of await requests.inStates(['pending'])) {
-      if (r.pendingUntil !== null && r.pendingUntil <= now)
+      if (pendingExpired(r, now))
         await requests.transition(r.id, ['pending'], { state: 'expired', endedAt: now })
     }
     for (const r of await requests.inStates(['approved'])) {
@@ -699,5 +791,24 @@ export function createAccessService(deps: {
 }
 
 export type AccessService = ReturnType<typeof createAccessService>
+
+const trimSlashes = (path: string) => path.replace(/^\/+|\/+$/g, '')
+
+/**
+ * A request names one concrete path: a glob would let one approval cover every current and
+ * future match, and the approver could not see what they approve.
+ */
+function concretePath(value: unknown): string {
+  const path = typeof value === 'string' ? trimSlashes(value) : ''
+  if (!path || path.length > 512) throw badRequest('path is required')
+  if (
+    path.includes('*') ||
+    path.split('/').some((s) => s === '+' || s === '' || s === '.' || s === '..')
+  )
+    throw badRequest(
+      `path must name one concrete path, not a glob: "${path.slice(0, 512)}" (ask for each role you need)`,
+    )
+  return path
+}
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())

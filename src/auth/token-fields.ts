@@ -100,8 +100,17 @@ export function normalizePolicies(names: string[]): string[] {
 export interface LoginInput {
   mount: MountEntry
   fields: TokenFields
-  /** Extra policies from the login itself (e.g. a userpass user's). */
+  /** Token metadata (Vault's `auth.metadata`): shown to clients, never trusted for decisions. */
   metadata: Record<string, string>
+  /**
+   * What this auth method verified at login (a JWT's mapped claims, a userpass username):
+   * recorded on the token with the mount, where no caller can write it.
+   */
+  verifiedClaims: Record<string, string>
+  /** The second factor this login checked (`totp`), if any. */
+  mfa?: string
+  /** CI logins: JIT grants belong to this token and its children, not to the entity. */
+  holdsOwnGrants?: boolean
   displayName: string
   entityId?: string
   /** Path the token is created at, e.g. `auth/approle/login`. */
@@ -144,6 +153,9 @@ export async function issueLoginToken(
       fields.tokenType === 'batch' || fields.tokenType === 'default-batch' ? 'batch' : 'service',
     orphan: true,
     boundCidrs: fields.tokenBoundCidrs,
+    login: { mount: input.mount.accessor, claims: input.verifiedClaims },
+    mfa: input.mfa ?? null,
+    holdsOwnGrants: input.holdsOwnGrants ?? false,
     defaultTtl: Math.min(mountTtls.defaultTtl, maxTtl),
     maxTtl,
   })

@@ -34,6 +34,9 @@ interface TokenRow {
   orphan: number
   role: string | null
   bound_cidrs: string | null
+  login_claims: string | null
+  login_mfa: string | null
+  grant_holder: string | null
 }
 
 /** A stored token. `id` is the keyed hash of the token, never the token itself. */
@@ -65,6 +68,27 @@ export interface TokenEntry {
   orphan: boolean
   role: string | null
   boundCidrs: string[]
+  /**
+   * What an auth method verified at login (inherited by tokens created from this one). Unlike
+   * `meta`, which the caller of `auth/token/create` writes, no request can set it: decisions
+   * (JIT auto-approval) may rest on it.
+   */
+  login: LoginClaims | null
+  /** The second factor verified at this token's own login (`totp`); never inherited. */
+  mfa: string | null
+  /**
+   * Who holds the JIT grants this token asks for, when that is not its entity: set on CI logins
+   * (`token:<own accessor>`) and inherited by every token created from one, so one run's grant
+   * serves that run and its children only.
+   */
+  grantHolder: string | null
+}
+
+/** Claims an auth method verified at login, with the auth mount that verified them. */
+export interface LoginClaims {
+  /** Accessor of the auth mount. */
+  mount: string
+  claims: Record<string, string>
 }
 
 export interface CreateTokenInput {
@@ -85,6 +109,12 @@ export interface CreateTokenInput {
   orphan?: boolean
   role?: string | null
   boundCidrs?: string[]
+  /** Login facts (auth methods only); a child inherits its parent's `login` when unset. */
+  login?: LoginClaims | null
+  /** The second factor this login verified (auth methods only). */
+  mfa?: string | null
+  /** Binds the token's grants to itself (CI logins): see `TokenEntry.grantHolder`. */
+  holdsOwnGrants?: boolean
   /** A caller-chosen token id (root only, and dev mode's root token). */
   id?: string
   /** Default and max TTL in seconds from the mount (already resolved against the system). */
@@ -209,7 +239,15 @@ export class TokenStore {
       orphan: input.orphan || !input.parent,
       role: input.role ?? null,
       boundCidrs: input.boundCidrs ?? [],
+      login: input.login ?? input.parent?.login ?? null,
+      mfa: input.mfa ?? null,
+      grantHolder: null,
     }
+    entry.grantHolder = input.holdsOwnGrants
+      ? `token:${entry.accessor}`
+      : input.parent
+        ? inheritedGrantHolder(input.parent)
+        : null
     await this.#storage.db.insertInto('tokens').values(toRow(entry)).execute()
     return { token, entry, warnings }
   }
@@ -415,6 +453,25 @@ export class TokenStore {
   }
 }
 
+/**
+ * Who holds the JIT grants a token asks for: the login token it descends from (CI runs), else
+ * its entity (a person keeps grants across logins), else the token itself.
+ */
+export function grantHolderOf(entry: TokenEntry): string {
+  return entry.grantHolder ?? (entry.entityId || `token:${entry.accessor}`)
+}
+
+/**
+ * A token created from `parent` uses the parent's grants. Root tokens are not guarded and hold
+ * no grants, so what they create starts afresh; so does a child of an entity's token, whose
+ * grants are the entity's anyway.
+ */
+function inheritedGrantHolder(parent: TokenEntry): string | null {
+  if (parent.grantHolder) return parent.grantHolder
+  if (parent.entityId || parent.policies.includes('root')) return null
+  return `token:${parent.accessor}`
+}
+
 /** Remaining TTL in whole seconds (0 when the token never expires). */
 export function remainingTtl(entry: TokenEntry): number {
   if (entry.expireTime === null) return 0
@@ -445,6 +502,9 @@ function toRow(e: TokenEntry): TokenRow {
     orphan: e.orphan ? 1 : 0,
     role: e.role,
     bound_cidrs: e.boundCidrs.length ? JSON.stringify(e.boundCidrs) : null,
+    login_claims: e.login ? JSON.stringify(e.login) : null,
+    login_mfa: e.mfa,
+    grant_holder: e.grantHolder,
   }
 }
 
@@ -472,6 +532,9 @@ function fromRow(r: TokenRow): TokenEntry {
     orphan: Number(r.orphan) === 1,
     role: r.role,
     boundCidrs: r.bound_cidrs ? (JSON.parse(r.bound_cidrs) as string[]) : [],
+    login: r.login_claims ? (JSON.parse(r.login_claims) as LoginClaims) : null,
+    mfa: r.login_mfa ?? null,
+    grantHolder: r.grant_holder ?? null,
   }
 }
 

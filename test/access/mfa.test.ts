@@ -49,7 +49,8 @@ path "sys/access/requests/*" { capabilities = ["read", "update"] }`,
     tokens.nia = nia.client_token
     entities.abe = abe.entity_id
     entities.nia = nia.entity_id
-    expect(abe.metadata.mfa).toBe('totp')
+    // The second factor is a token field no caller can write, not metadata (issue 12, item 1).
+    expect(abe.metadata.mfa).toBeUndefined()
     expect(nia.metadata.mfa).toBeUndefined()
     await group(server, 'keyholders', [entities.abe!, entities.nia!])
     const rule = await server.call('POST', 'sys/access/rules/vault', {

@@ -50,30 +50,28 @@ describe('auto-approval conditions', () => {
 
   it('approves a group member within the duration, days and hours', () => {
     const c = rule.autoApprove[0]!
-    expect(autoApproves(c, { groups: ['sre'], metadata: {}, duration: 600, at: monday10 })).toBe(
-      true,
-    )
-    expect(autoApproves(c, { groups: ['sre'], metadata: {}, duration: 3600, at: monday10 })).toBe(
+    expect(autoApproves(c, { groups: ['sre'], claims: {}, duration: 600, at: monday10 })).toBe(true)
+    expect(autoApproves(c, { groups: ['sre'], claims: {}, duration: 3600, at: monday10 })).toBe(
       false,
     )
-    expect(autoApproves(c, { groups: ['sre'], metadata: {}, duration: 600, at: sunday10 })).toBe(
+    expect(autoApproves(c, { groups: ['sre'], claims: {}, duration: 600, at: sunday10 })).toBe(
       false,
     )
-    expect(autoApproves(c, { groups: ['sre'], metadata: {}, duration: 600, at: monday20 })).toBe(
+    expect(autoApproves(c, { groups: ['sre'], claims: {}, duration: 600, at: monday20 })).toBe(
       false,
     )
-    expect(autoApproves(c, { groups: ['dev'], metadata: {}, duration: 600, at: monday10 })).toBe(
+    expect(autoApproves(c, { groups: ['dev'], claims: {}, duration: 600, at: monday10 })).toBe(
       false,
     )
   })
 
-  it('approves on identity metadata only when every listed key matches', () => {
+  it('approves on verified login claims only when every listed key matches', () => {
     const c = rule.autoApprove[1]!
     const at = monday10
     expect(
       autoApproves(c, {
         groups: [],
-        metadata: { repository: 'acme/app', ref: 'refs/heads/main' },
+        claims: { repository: 'acme/app', ref: 'refs/heads/main' },
         duration: 60,
         at,
       }),
@@ -81,13 +79,13 @@ describe('auto-approval conditions', () => {
     expect(
       autoApproves(c, {
         groups: [],
-        metadata: { repository: 'acme/app', ref: 'refs/heads/dev' },
+        claims: { repository: 'acme/app', ref: 'refs/heads/dev' },
         duration: 60,
         at,
       }),
     ).toBe(false)
     expect(
-      autoApproves(c, { groups: [], metadata: { repository: 'acme/app' }, duration: 60, at }),
+      autoApproves(c, { groups: [], claims: { repository: 'acme/app' }, duration: 60, at }),
     ).toBe(false)
   })
 })

@@ -183,6 +183,8 @@ export function createAppRoleBackend(core: Core, mount: MountEntry): Backend {
       mount,
       fields: { ...role.token, tokenBoundCidrs },
       metadata,
+      // Secret-id metadata is written by whoever generated the secret id: shown, never trusted.
+      verifiedClaims: { role_name: role.name },
       displayName: role.name,
       entityId,
       path: req.path.replace(/\/$/, ''),

@@ -105,6 +105,9 @@ export function createJwtBackend(core: Core, mount: MountEntry, deps: KeySourceD
       mount,
       fields: role.token,
       metadata: { ...mapped, role: role.name },
+      verifiedClaims: { ...mapped, role: role.name },
+      // A CI run is one login: its grants must not serve other runs of the same subject.
+      holdsOwnGrants: true,
       displayName: userName,
       entityId,
       path: req.path.replace(/\/$/, ''),

@@ -155,8 +155,10 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
     const { auth, warnings } = await issueLoginToken(core, {
       mount,
       fields: user.fields,
-      // `mfa` tells JIT access rules (approver_mfa) that this login used a second factor.
-      metadata: user.totpEnrolled ? { username: name, mfa: 'totp' } : { username: name },
+      metadata: { username: name },
+      verifiedClaims: { username: name },
+      // Tells JIT access rules (approver_mfa) that this login checked a second factor.
+      mfa: user.totpEnrolled ? 'totp' : undefined,
       displayName: name,
       entityId,
       path: req.path,
