@@ -93,10 +93,11 @@ const list = command({
   flags: ['state', 'filter'],
   help: `Usage: stint access list [options]
 
-  Lists access requests.
+  Lists the access requests you may see: your own and those you may decide.
 
   -state=<state>     pending, approved, active, denied, expired, cancelled or ended.
-  -filter=<which>    mine, approvable (waiting for my approval) or all (default).`,
+  -filter=<which>    mine, approvable (waiting for my approval), or all (every
+                     request: needs sudo on sys/access/requests).`,
   args: [0, 0],
   async run(ctx) {
     const client = await ctx.client()
