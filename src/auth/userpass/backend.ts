@@ -12,13 +12,13 @@ import {
 import { stringList } from '../../core/fields.js'
 import { hashPassword, MAX_PASSWORD_LENGTH, prepareDummyHash, verifyPassword } from './password.js'
 import { checkTotp, newTotpSeed, totpUrl } from './totp.js'
-import { LoginThrottle } from './throttle.js'
+import { LoginThrottle, lockoutFromOptions, type LockoutSettings } from './throttle.js'
 import { createUserStore, type User } from './users.js'
 
 export interface UserpassDeps {
   core: Core
   mount: MountEntry
-  /** Failed-login counters; one per mount by default. */
+  /** Failed-login counters; by default one per mount, kept when the mount is tuned. */
   throttle?: LoginThrottle
   /** Clock for TOTP checks (epoch ms). */
   now?: () => number
@@ -50,9 +50,32 @@ function secondFactors(core: Core): Map<string, SecondFactor> {
   return byMount
 }
 
+const throttles = new WeakMap<Core, Map<string, LoginThrottle>>()
+
+/** A mount's throttle outlives its backend, which a tune of the options rebuilds. */
+function mountThrottle(core: Core, accessor: string): LoginThrottle {
+  let byMount = throttles.get(core)
+  if (!byMount) throttles.set(core, (byMount = new Map()))
+  let throttle = byMount.get(accessor)
+  if (!throttle) byMount.set(accessor, (throttle = new LoginThrottle()))
+  return throttle
+}
+
 export function createUserpassBackend(deps: UserpassDeps): Backend {
   const { core, mount } = deps
-  const throttle = deps.throttle ?? new LoginThrottle()
+  const throttle = deps.throttle ?? mountThrottle(core, mount.accessor)
+  // Read at each login: a tune updates `mount.options` in place. Bad values are logged once.
+  let lockout: { options: string; settings: LockoutSettings } | undefined
+  const lockoutSettings = (): LockoutSettings => {
+    const options = JSON.stringify(mount.options ?? {})
+    if (lockout?.options !== options) {
+      const { settings, errors } = lockoutFromOptions(mount.options)
+      if (errors.length > 0)
+        core.logger.error({ mount: mount.path, errors }, 'userpass lockout options ignored')
+      lockout = { options, settings }
+    }
+    return lockout.settings
+  }
   const now = deps.now ?? Date.now
   prepareDummyHash()
   const users = createUserStore({
@@ -116,7 +139,12 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
     if (typeof password !== 'string' || password === '') throw badRequest('missing password')
     const name = (p.username ?? '').toLowerCase()
     const valid = USERNAME.test(name) && password.length <= MAX_PASSWORD_LENGTH
-    const ticket = throttle.admit(valid ? name : '\0invalid', req.remoteAddress)
+    // Keyed per mount: the same name on two userpass mounts is two users.
+    const ticket = throttle.admit(
+      `${mount.accessor}\0${valid ? name : '\0invalid'}`,
+      req.remoteAddress,
+      lockoutSettings(),
+    )
     let user: User | undefined
     try {
       user = valid ? await users.get(name) : undefined
@@ -251,6 +279,9 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
         operations: { update: login },
       },
     ],
-    cleanup: () => users.deleteAll(),
+    cleanup: async () => {
+      throttles.get(core)?.delete(mount.accessor)
+      await users.deleteAll()
+    },
   }
 }
