@@ -279,6 +279,26 @@ export function createAccessService(deps: {
    * A decision on a request past its pending_ttl is refused (400) and the request expires now,
    * so none lands between the deadline and the worker's next tick.
    */
+  /**
+   * The approvals that count: each person once, whichever alias or token they approved with,
+   * and never the requester's own unless the rule allows self-approval.
+   */
+  function countedApprovers(
+    rule: AccessRule,
+    request: AccessRequest,
+    decisions: Array<{ decision: string; actor: Actor }>,
+  ): Actor[] {
+    const seen = new Set<string>()
+    return decisions
+      .filter(
+        (d) =>
+          d.decision === 'approve' &&
+          (rule.allowSelfApproval || !samePerson(d.actor, request.requester)),
+      )
+      .map((d) => d.actor)
+      .filter((a) => !seen.has(personOf(a)) && seen.add(personOf(a)))
+  }
+
   async function refuseIfPendingExpired(request: AccessRequest) {
     if (!pendingExpired(request, nowMs())) return
     await requests.transition(request.id, ['pending'], { state: 'expired', endedAt: nowMs() })
@@ -437,20 +457,10 @@ export function createAccessService(deps: {
       if (previous.some((d) => d.decision === 'approve' && samePerson(d.actor, actor))) {
         throw badRequest('you have already approved this request')
       }
-      const given = previous.filter((d) => d.decision === 'approve').map((d) => d.actor)
-      const uncounted = uncountedApproval(rule, given, actor)
+      const uncounted = uncountedApproval(rule, countedApprovers(rule, request, previous), actor)
       if (uncounted) throw new ApiError(403, `your approval would not count: ${uncounted}`)
       await requests.addDecision(id, actor, 'approve', comment)
-      // Each person counts once, whichever alias or token they approved with.
-      const seen = new Set<string>()
-      const approvers = (await requests.decisions(id))
-        .filter(
-          (d) =>
-            d.decision === 'approve' &&
-            (rule.allowSelfApproval || !samePerson(d.actor, request.requester)),
-        )
-        .map((d) => d.actor)
-        .filter((a) => !seen.has(personOf(a)) && seen.add(personOf(a)))
+      const approvers = countedApprovers(rule, request, await requests.decisions(id))
       if (approvalsSatisfied(rule.approvals, approvers)) return approve(request, rule, false)
       return requests.require(id)
     },
@@ -684,6 +694,16 @@ export function createAccessService(deps: {
           g.ruleName === rule.name &&
           (g.state === 'active' ? (g.endsAt ?? 0) > now : g.startAt === null || g.startAt <= now),
       )
+      if (
+        grant?.state === 'approved' &&
+        rule.clockStarts === 'first_use' &&
+        grant.pendingUntil !== null &&
+        grant.pendingUntil <= now
+      ) {
+        // Not used within pending_ttl: expired now, not at the worker's next tick.
+        await endGrant(grant, 'expired', ['approved'])
+        grant = undefined
+      }
       if (grant && grant.state === 'approved') {
         if (rule.requesterMfa) {
           throw new ApiError(

@@ -84,6 +84,17 @@ path "sys/access/requests/*" { capabilities = ["read", "update"] }`,
       },
     }),
   )
+  ok(
+    await server.call('POST', 'sys/access/rules/later', {
+      body: {
+        paths: ['secret/data/jit/later'],
+        approvals: [{ group: 'team-a', count: 1 }],
+        clock_starts: 'first_use',
+        require_justification: false,
+      },
+    }),
+  )
+  ok(await server.call('POST', 'secret/data/jit/later', { body: { data: { k: 'v' } } }))
 }, 60_000)
 
 afterAll(async () => {
@@ -117,6 +128,17 @@ describe('(a) pending expiry is checked when a request is decided', () => {
     expect(cancel.status).toBe(400)
     expect(cancel.body.errors[0]).toMatch(/expired/)
     expect((await readRequest(cancelled)).state).toBe('expired')
+  })
+})
+
+describe('(a) first use', () => {
+  it('repro: a first_use grant not used within its pending_ttl cannot be opened by a use before the worker expires it', async () => {
+    const id = await ask('secret/data/jit/later')
+    expect((await act('ann', id, 'approve')).body.data.state).toBe('approved')
+    await pastPendingTtl(id)
+    const read = await server.call('GET', 'secret/data/jit/later', { token: as('rita') })
+    expect(read.status).toBe(403)
+    expect((await readRequest(id)).state).toBe('expired')
   })
 })
 
