@@ -1,21 +1,32 @@
 import http from 'node:http'
 import https from 'node:https'
-import type { Socket } from 'node:net'
+import net, { type Socket } from 'node:net'
 import { getRequestListener } from '@hono/node-server'
 import type { Hono } from 'hono'
 import { ApiError } from '../core/errors.js'
 import { apiHandlerOf } from './app.js'
 import type { ApiHandler, RawRequest } from './api.js'
+import { createListRewriter } from './list-method.js'
 
-const LIST_LINE = Buffer.from('LIST /')
-const STAND_IN = Buffer.from('LOCK')
-const kBusy = Symbol('stint.busy')
-const kList = Symbol('stint.list')
+const kLists = Symbol('stint.lists')
+const kPending = Symbol('stint.pending')
+const kRefusal = Symbol('stint.refusal')
+
+const socketOn = net.Socket.prototype.on as (
+  this: Socket,
+  event: 'data',
+  listener: (chunk: Buffer) => void,
+) => Socket
 
 type TaggedSocket = Socket & {
-  [kBusy]?: boolean
-  [kList]?: boolean
+  /** Per request line the parser has yet to turn into a request, in order: was it a LIST? */
+  [kLists]?: boolean[]
+  /** Responses started and not yet finished. */
+  [kPending]?: number
+  /** The answer to a malformed request, held until the responses before it are written. */
+  [kRefusal]?: string
   _handle?: { _consumed?: boolean } | null
+  parser?: { incoming?: http.IncomingMessage | null } | null
 }
 
 export interface ListenOptions {
@@ -35,10 +46,9 @@ export interface RunningServer {
  * Serves the app over HTTP(S).
  *
  * Vault clients send the custom `LIST` method, which Node's HTTP parser refuses. Each connection's
- * bytes are read in JavaScript first: a request line that starts with `LIST /` while the
- * connection is idle is rewritten in place to `LOCK /` (same length, so framing is untouched), and
- * the request is restored to `LIST` before the app sees it. A real `LOCK` request stays `LOCK`
- * and gets a 405.
+ * decrypted bytes pass through {@link createListRewriter} before the parser: a `LIST` request line
+ * at a request boundary becomes `LOCK`, and that request is restored to `LIST` before the app
+ * sees it. A real `LOCK` request stays `LOCK` and gets a 405.
  */
 export async function listen(app: Hono, options: ListenOptions): Promise<RunningServer> {
   const listener = getRequestListener(app.fetch)
@@ -51,41 +61,66 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
   server.headersTimeout = 66_000
   server.requestTimeout = 90_000
 
-  const onSocket = (socket: TaggedSocket) => {
-    // Makes Node feed the parser through 'data' events, which we see first.
+  // Before Node's connection listener: makes Node feed its parser from 'data' events (in
+  // JavaScript) instead of reading the socket natively. For TLS these are the decrypted bytes.
+  const beforeNode = (socket: TaggedSocket) => {
     if (socket._handle) socket._handle._consumed = true
-    socket.prependListener('data', (chunk: Buffer) => {
-      if (!socket[kBusy] && chunk.length >= 6 && chunk.subarray(0, 6).equals(LIST_LINE)) {
-        STAND_IN.copy(chunk, 0)
-        socket[kList] = true
-      }
+  }
+  // After it: Node's 'data' listener (the parser's input) now receives the rewritten stream.
+  const afterNode = (socket: TaggedSocket) => {
+    const [feedParser, ...others] = socket.listeners('data') as Array<(chunk: Buffer) => void>
+    if (!feedParser || others.length > 0) return // not the Node this was written for: LIST is a 405
+    const lists: boolean[] = []
+    socket[kLists] = lists
+    const rewriter = createListRewriter((isList) => lists.push(isList))
+    socket.removeListener('data', feedParser)
+    // Node's own `on` would switch the parser to another input mode; the plain one does not.
+    socketOn.call(socket, 'data', (chunk: Buffer) => {
+      const bytes = rewriter.write(chunk)
+      if (bytes.length > 0) feedParser.call(socket, bytes)
     })
   }
-  if (options.tls) server.prependListener('secureConnection', onSocket)
-  else server.prependListener('connection', onSocket)
+  const connectionEvent = options.tls ? 'secureConnection' : 'connection'
+  server.prependListener(connectionEvent, beforeNode)
+  server.on(connectionEvent, afterNode)
 
   // Responses still being written; on close they end their keep-alive connection.
   const inFlight = new Set<http.ServerResponse>()
   let closing = false
-  server.on('request', (req, res) => {
+  const track = (req: http.IncomingMessage, res: http.ServerResponse): TaggedSocket => {
     const socket = req.socket as TaggedSocket
-    socket[kBusy] = true
+    // Every request the parser completes consumes one entry, in order, whatever answers it.
+    if (socket[kLists]?.shift() && req.method === 'LOCK') req.method = 'LIST'
+    socket[kPending] = (socket[kPending] ?? 0) + 1
+    res.once('finish', () => {
+      socket[kPending] = socket[kPending]! - 1
+      const refusal = socket[kRefusal]
+      if (socket[kPending] === 0 && refusal !== undefined) socket.end(refusal)
+    })
+    return socket
+  }
+  server.on('request', (req, res) => {
+    track(req, res)
     inFlight.add(res)
     if (closing) res.setHeader('Connection', 'close')
-    res.once('finish', () => {
-      socket[kBusy] = false
-    })
     res.once('close', () => inFlight.delete(res))
-    if (socket[kList] && req.method === 'LOCK') req.method = 'LIST'
-    socket[kList] = false
     if (api && req.url?.startsWith('/v1/')) void serveApi(api, req, res)
     else void listener(req, res)
   })
+  // Requests Node answers without a 'request' event (an `Expect` other than 100-continue).
+  server.on('checkExpectation', (req, res) => {
+    track(req, res)
+    sendJson(res, 417, '{"errors":["unsupported Expect header"]}')
+  })
 
   // Requests Node's parser refuses never reach the app: answer them in Vault's shape too (an
-  // unknown method is a 405, as Vault's router gives; anything else malformed is a 400).
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable || (socket as TaggedSocket)[kBusy]) {
+  // unknown method is a 405, as Vault's router gives; anything else malformed is a 400). The
+  // answer goes after those of the requests pipelined before it, then the connection closes.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: TaggedSocket) => {
+    if (socket[kRefusal] !== undefined) return
+    // Broken inside a request's body: that request can never complete, so nothing can answer.
+    const unfinished = socket.parser?.incoming && !socket.parser.incoming.complete
+    if (err.code === 'ECONNRESET' || !socket.writable || unfinished) {
       socket.destroy()
       return
     }
@@ -95,10 +130,10 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
         : err.code === 'HPE_HEADER_OVERFLOW'
           ? [431, 'Request Header Fields Too Large', '{"errors":["request headers too large"]}']
           : [400, 'Bad Request', '{"errors":["malformed HTTP request"]}']
-    socket.end(
+    socket[kRefusal] =
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
-    )
+      `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`
+    if (!socket[kPending]) socket.end(socket[kRefusal])
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -137,6 +172,14 @@ async function serveApi(
     if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' })
     res.end('{"errors":["internal error"]}')
   }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+  })
+  res.end(body)
 }
 
 function fromIncoming(req: http.IncomingMessage): RawRequest {

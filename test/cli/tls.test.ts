@@ -1,33 +1,20 @@
-import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { listen, type RunningServer } from '../../src/http/server.js'
 import { startTestServer, type TestServer } from '../support/server.js'
-import { cli, tempHome } from './harness.js'
+import { selfSignedCert } from '../support/tls.js'
+import { cli } from './harness.js'
 
 describe('the CLI over TLS', () => {
-  const dir = tempHome()
-  const certFile = join(dir, 'cert.pem')
-  const keyFile = join(dir, 'key.pem')
+  const { cert, key, certFile } = selfSignedCert()
   let server: TestServer
   let running: RunningServer
 
   beforeAll(async () => {
-    execFileSync(
-      'openssl',
-      [
-        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-        ...['-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-        ...['-keyout', keyFile, '-out', certFile],
-      ],
-      { stdio: 'ignore' },
-    )
     server = await startTestServer()
     running = await listen(server.app, {
       host: '127.0.0.1',
       port: 0,
-      tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) },
+      tls: { cert, key },
     })
   })
   afterAll(async () => {

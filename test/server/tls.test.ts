@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
@@ -7,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { listen, type RunningServer } from '../../src/http/server.js'
+import { selfSignedCert } from '../support/tls.js'
 import { freePort, startCli } from './cli-process.js'
 
 /** A parsed JSON response body. */
@@ -14,33 +14,11 @@ import { freePort, startCli } from './cli-process.js'
 type Json = any
 
 const dir = mkdtempSync(join(tmpdir(), 'stint-tls-'))
-const certFile = join(dir, 'cert.pem')
-const keyFile = join(dir, 'key.pem')
+let certFile = ''
+let keyFile = ''
 
 beforeAll(() => {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  )
+  ;({ certFile, keyFile } = selfSignedCert())
 })
 
 function send(
