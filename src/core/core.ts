@@ -10,6 +10,7 @@ import type { Backend, LogicalRequest, LogicalResponse, Operation, PathDef } fro
 import { inCidrs } from './cidr.js'
 import { sanitizeError } from './sanitize.js'
 import type { Storage } from '../storage/storage.js'
+import { StorageUnavailableError } from '../storage/connection-loss.js'
 import type { LeaseManager } from './leases/types.js'
 import type { IdentityStore } from '../identity/types.js'
 import type { Logger } from './logger.js'
@@ -358,6 +359,10 @@ function isEmptyList(response: LogicalResponse | null): boolean {
 
 /** Turns anything thrown into an ApiError; unexpected errors become a generic 500. */
 export function toApiError(err: unknown, logger: Logger): ApiError {
+  if (err instanceof StorageUnavailableError) {
+    logger.warn({ err: sanitizeError(err.cause) }, 'storage unavailable')
+    return err
+  }
   if (err instanceof ApiError) return err
   if (err instanceof SyntaxError) return new ApiError(400, 'failed to parse JSON input')
   logger.error({ err: sanitizeError(err) }, 'internal error')

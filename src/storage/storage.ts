@@ -1,12 +1,12 @@
 import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely'
-import { PostgresJSDialect } from 'kysely-postgres-js'
 import Database from 'better-sqlite3'
-import postgres from 'postgres'
 import { createPool } from 'mysql2'
 import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { survivingConnectionLoss } from './connection-loss.js'
+import { postgresStorageDialect } from './postgres-driver.js'
 import type { Tables } from './tables.js'
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql'
@@ -34,21 +34,26 @@ export interface Storage {
  * - `mysql://user:pass@host:3306/db` (also `mariadb://`)
  */
 export function openStorage(url: string): Storage {
+  // Server dialects may lose their connections (restart, failover, sessions ended): see
+  // connection-loss.ts and postgres-driver.ts for what a request sees then.
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const client = postgres(url, {
+    const dialect = postgresStorageDialect(url, {
       max: 10,
-      onnotice: () => {},
-      // BIGINT columns hold epoch milliseconds and counters: read them as numbers.
-      types: {
-        bigint: {
-          to: 20,
-          from: [20],
-          serialize: (x: number) => String(x),
-          parse: (x: string) => Number(x),
+      client: {
+        onnotice: () => {},
+        connect_timeout: 10,
+        // BIGINT columns hold epoch milliseconds and counters: read them as numbers.
+        types: {
+          bigint: {
+            to: 20,
+            from: [20],
+            serialize: (x: number) => String(x),
+            parse: (x: string) => Number(x),
+          },
         },
       },
     })
-    const db = new Kysely<Tables>({ dialect: new PostgresJSDialect({ postgres: client }) })
+    const db = new Kysely<Tables>({ dialect: survivingConnectionLoss(dialect) })
     return { db, dialect: 'postgres', skipLocked: true, close: () => db.destroy() }
   }
   if (/^(mysql|mariadb):\/\//.test(url)) {
@@ -59,7 +64,9 @@ export function openStorage(url: string): Storage {
       bigNumberStrings: false,
       timezone: 'Z',
     })
-    const db = new Kysely<Tables>({ dialect: new MysqlDialect({ pool }) })
+    const db = new Kysely<Tables>({
+      dialect: survivingConnectionLoss(new MysqlDialect({ pool })),
+    })
     return { db, dialect: 'mysql', skipLocked: true, close: () => db.destroy() }
   }
   const file = url.replace(/^sqlite:/, '')

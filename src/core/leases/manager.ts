@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js'
 import type { MountEntry, MountTable } from '../mounts.js'
 import { sanitizeError } from '../sanitize.js'
 import { fmt } from '../tokens.js'
+import { isConnectionLoss } from '../../storage/connection-loss.js'
 import type { Storage } from '../../storage/storage.js'
 import type { Tables } from '../../storage/tables.js'
 import { groupCommit } from './group-commit.js'
@@ -40,6 +41,8 @@ export interface LeaseManagerControl extends LeaseManager {
 
 const PAGE = 500
 const ERROR_LIMIT = 1000
+/** Tries of a revoked row's background delete when storage connections are lost (0.5 s, 1 s, …). */
+const DELETE_ATTEMPTS = 5
 
 /**
  * The lease lifecycle, top to bottom:
@@ -81,6 +84,20 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     },
     { delayMs: 10, maxItems: 200 },
   )
+  /**
+   * Deletes a revoked row in the background. A delete that failed leaves the row claimed; once the
+   * claim lapses it is revoked again (backends treat that as success), so a delete that lost its
+   * storage connection is tried again soon instead of leaving a revoked lease listed meanwhile.
+   */
+  const deleteRevoked = (id: string, attempt = 1): void => {
+    deleteSoon.add(id).catch((err: unknown) => {
+      if (attempt < DELETE_ATTEMPTS && isConnectionLoss(err)) {
+        setTimeout(() => deleteRevoked(id, attempt + 1), 250 * 2 ** attempt).unref()
+        return
+      }
+      logger.warn({ leaseId: id, err: sanitizeError(err) }, 'lease row delete failed')
+    })
+  }
   const getRow = (id: string) =>
     db.selectFrom('leases').selectAll().where('id', '=', id).executeTakeFirst()
 
@@ -408,11 +425,7 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
     }
     if (error === undefined || mode.force) {
       if (mode.background) {
-        // A failed delete leaves the row claimed; once the claim lapses it is revoked again,
-        // which backends must treat as success.
-        deleteSoon.add(row.id).catch((err: unknown) => {
-          logger.warn({ leaseId: row.id, err: sanitizeError(err) }, 'lease row delete failed')
-        })
+        deleteRevoked(row.id)
       } else {
         await deleteNow.add(row.id)
       }

@@ -61,6 +61,8 @@ export class ExpiryWorker {
   /** Per target: the batch limit of its rows (see `#heldCap`). */
   #batchOf = new Map<string, number>()
   #tasks = new Set<Promise<void>>()
+  /** Claim tags whose update may have committed though the claim failed. */
+  #unsettledTags = new Set<string>()
 
   constructor(deps: ExpiryWorkerDeps) {
     this.#deps = deps
@@ -231,6 +233,7 @@ export class ExpiryWorker {
     const { storage, settings } = this.#deps
     const now = (this.#deps.now ?? Date.now)()
     const db = storage.db
+    if (this.#unsettledTags.size > 0) return this.#adopt(now)
     const keys = await this.#targetKeys(now)
     const picked: string[] = []
     const offset = keys.length > 0 ? this.#rotation++ % keys.length : 0
@@ -258,27 +261,52 @@ export class ExpiryWorker {
     if (picked.length === 0) return []
 
     const tag = `${settings.nodeId}:${++this.#claimSeq}`
-    await db
-      .updateTable('leases')
-      .set({ claimed_by: tag, claim_until: now + settings.claimMs })
-      .where('id', 'in', picked)
-      .where('next_attempt_at', '<=', now)
-      .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', now)]))
-      .execute()
-    const won = await db
-      .selectFrom('leases')
-      .selectAll()
-      .where('id', 'in', picked)
-      .where('claimed_by', '=', tag)
-      .execute()
+    let won: LeaseRow[]
+    try {
+      await db
+        .updateTable('leases')
+        .set({ claimed_by: tag, claim_until: now + settings.claimMs })
+        .where('id', 'in', picked)
+        .where('next_attempt_at', '<=', now)
+        .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', now)]))
+        .execute()
+      won = await db
+        .selectFrom('leases')
+        .selectAll()
+        .where('id', 'in', picked)
+        .where('claimed_by', '=', tag)
+        .execute()
+    } catch (err) {
+      // The update may have committed before its answer was lost (a storage connection cut):
+      // the next poll takes up the rows it claimed rather than leave them until the claim lapses.
+      this.#unsettledTags.add(tag)
+      throw err
+    }
     // Keep the round-robin order of the candidates, so targets interleave in the queue.
     const order = new Map(picked.map((id, i) => [id, i]))
     won.sort((a, b) => order.get(a.id)! - order.get(b.id)!)
-    for (const row of won) {
+    return this.#took(won)
+  }
+
+  /** Rows claimed under tags whose claim failed half-way (see `#claim`), still ours to settle. */
+  async #adopt(now: number): Promise<LeaseRow[]> {
+    const tags = [...this.#unsettledTags]
+    const rows = await this.#deps.storage.db
+      .selectFrom('leases')
+      .selectAll()
+      .where('claimed_by', 'in', tags)
+      .where('claim_until', '>', now)
+      .execute()
+    for (const tag of tags) this.#unsettledTags.delete(tag)
+    return this.#took(rows)
+  }
+
+  #took(rows: LeaseRow[]): LeaseRow[] {
+    for (const row of rows) {
       bump(this.#held, row.target_key, 1)
       this.#batchOf.set(row.target_key, this.#batchLimit(row))
     }
-    return won
+    return rows
   }
 
   /**
