@@ -106,7 +106,7 @@ export class Core {
     this.seal = new SealManager({ storage: this.storage, staticKey: options.staticUnsealKey })
     this.tokens = new TokenStore({ storage: this.storage, barrier: this.seal.barrier })
     this.cacheSync = createCacheSync({ storage: this.storage })
-    const policies = createPolicyStore({ storage: this.storage })
+    const policies = createPolicyStore({ storage: this.storage, logger: this.logger })
     this.policies = {
       ...policies,
       write: async (name, text) => {

@@ -11,6 +11,7 @@ import { createKvBackend } from './kv/index.js'
 import { createDatabaseBackend } from './database/index.js'
 import { installAudit } from '../audit/install.js'
 import { metricsPaths } from './sys/metrics.js'
+import { metricsFor } from '../observability/metrics.js'
 import { installAccess } from '../access/install.js'
 
 /**
@@ -40,6 +41,8 @@ export function registerBuiltins(core: Core): PathDef[] {
   core.registerEngine('database', (mount) => createDatabaseBackend(core, mount))
 
   sysPaths.push(...installAudit(core).paths, ...metricsPaths(core))
+  // A stored ACL policy that no longer parses grants nothing: count it where alerts can see it.
+  core.policies.onLoadFailure((failure) => metricsFor(core).policyLoadFailure(failure))
   sysPaths.push(...installAccess(core).paths)
 
   return sysPaths

@@ -32,6 +32,11 @@ export interface StintMetrics {
   observeRevocation(lagMs: number): void
   revocationFailure(mount: string): void
   auditFailure(device: string): void
+  /**
+   * A stored policy (`acl` or `password`) failed to parse when loaded: `invalid` text, or the
+   * parser was `unavailable`. An ACL policy that does not parse grants nothing: alert on this.
+   */
+  policyLoadFailure(failure: { type: string; reason: string }): void
   /** Prometheus text of every instrument. */
   render(): Promise<string>
 }
@@ -75,6 +80,12 @@ export function createMetrics(deps: MetricsDeps): StintMetrics {
     name: 'stint_audit_failures_total',
     help: 'Audit entries an enabled device failed to record, by device path.',
     labelNames: ['device'],
+    registers,
+  })
+  const policyLoadFailures = new Counter({
+    name: 'stint_policy_load_failures_total',
+    help: 'Stored policies that failed to parse when loaded, by type (acl, password) and reason (invalid, unavailable).',
+    labelNames: ['type', 'reason'],
     registers,
   })
   new Gauge({
@@ -141,6 +152,7 @@ export function createMetrics(deps: MetricsDeps): StintMetrics {
     observeRevocation: (lagMs) => revocationLag.observe(Math.max(0, lagMs) / 1000),
     revocationFailure: (mount) => revocationFailures.inc({ mount }),
     auditFailure: (device) => auditFailures.inc({ device }),
+    policyLoadFailure: ({ type, reason }) => policyLoadFailures.inc({ type, reason }),
     render: () => registry.metrics(),
   }
 }

@@ -1,4 +1,6 @@
 import { ApiError } from '../errors.js'
+import { silentLogger, type Logger } from '../logger.js'
+import { PolicyParserUnavailableError, type PolicyLoadFailure } from '../policy/parse.js'
 import { nowMs, upsert, type Storage } from '../../storage/storage.js'
 import { checkSatisfiable, parsePasswordPolicy, type PasswordPolicy } from './policy.js'
 
@@ -21,7 +23,9 @@ export interface PasswordPolicyTable {
  * Password policies: storage and validation. Names are case-sensitive, as in Vault.
  *
  * Nothing is cached across reads, so every node sees a write at once; parsing is memoised by
- * policy text (issuing credentials parses the policy on every request).
+ * policy text (issuing credentials parses the policy on every request). A stored policy that fails
+ * to parse is never memoised: each use fails (400, or 503 when the parser gave no answer), logs an
+ * error naming it and calls `onLoadFailure`.
  */
 export interface PasswordPolicyStore {
   /** The parsed policy, or undefined when it does not exist. */
@@ -51,8 +55,16 @@ export function checkPasswordPolicyName(name: string): string {
   return name
 }
 
-export function createPasswordPolicyStore(deps: { storage: Storage }): PasswordPolicyStore {
-  const { storage } = deps
+export interface PasswordPolicyStoreDeps {
+  storage: Storage
+  /** Where a stored policy that fails to parse is reported. */
+  logger?: Logger
+  /** Called whenever a stored policy fails to parse on load (for metrics). */
+  onLoadFailure?: (failure: PolicyLoadFailure) => void
+}
+
+export function createPasswordPolicyStore(deps: PasswordPolicyStoreDeps): PasswordPolicyStore {
+  const { storage, logger = silentLogger, onLoadFailure } = deps
   const { db } = storage
   const parsed = new Map<string, Promise<PasswordPolicy>>()
 
@@ -75,7 +87,20 @@ export function createPasswordPolicyStore(deps: { storage: Storage }): PasswordP
         .select('body')
         .where('name', '=', name)
         .executeTakeFirst()
-      return row ? parse(row.body) : undefined
+      if (!row) return undefined
+      try {
+        return await parse(row.body)
+      } catch (err) {
+        const reason = err instanceof PolicyParserUnavailableError ? 'unavailable' : 'invalid'
+        logger.error(
+          { policy: name, reason, err: (err as Error).message.slice(0, 300) },
+          reason === 'invalid'
+            ? 'stored password policy does not parse: nothing can use it until it is rewritten'
+            : 'stored password policy could not be parsed now: its uses fail until it does',
+        )
+        onLoadFailure?.({ type: 'password', name, reason })
+        throw err
+      }
     },
 
     async list() {

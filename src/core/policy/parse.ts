@@ -1,6 +1,7 @@
 import { parseDuration } from '../duration.js'
 import { ApiError } from '../errors.js'
-import { parseHclOffThread } from './hcl.js'
+import { HclParserCrashError, HclParserUnavailableError, parseHclOffThread } from './hcl.js'
+import { policyNestingError } from './nesting.js'
 
 /** A capability a policy can grant on a path (`deny` overrides every other one). */
 export type PolicyCapability =
@@ -110,9 +111,38 @@ export const MAX_POLICY_BYTES = 1024 * 1024
 export class PolicyTextError extends Error {}
 
 /**
+ * The policy parser gave no answer (it timed out, or its worker failed and was replaced): a 503,
+ * and worth trying again. Not a verdict on the text, so never cache it as one.
+ */
+export class PolicyParserUnavailableError extends ApiError {
+  constructor(message: string) {
+    super(503, `policy parser unavailable: ${message}`)
+    this.name = 'PolicyParserUnavailableError'
+  }
+}
+
+/**
+ * A stored policy that failed to parse when it was loaded. Stores log it (naming the policy, never
+ * quoting its text) and report it to their `onLoadFailure` listeners, which feed a metric.
+ */
+export interface PolicyLoadFailure {
+  /** `acl`: the policy grants nothing meanwhile; `password`: nothing can use it meanwhile. */
+  type: 'acl' | 'password'
+  name: string
+  /**
+   * `invalid`: the stored text does not parse (until it is rewritten); `unavailable`: the parser
+   * gave no answer ({@link PolicyParserUnavailableError}), so nothing was cached and the next use
+   * parses again.
+   */
+  reason: 'invalid' | 'unavailable'
+}
+
+/**
  * The first steps of reading any policy text (ACL or password): base64 decoded when it is valid
- * base64, refused over `maxBytes`, then parsed as JSON (when it starts with `{`) or as HCL. Throws
- * {@link PolicyTextError}; the caller turns it into its own 400.
+ * base64, refused over `maxBytes` or when nested deeper than the parser can take (see
+ * {@link policyNestingError}), then parsed as JSON (when it starts with `{`) or as HCL. Throws
+ * {@link PolicyTextError}, which the caller turns into its own 400, or
+ * {@link PolicyParserUnavailableError}.
  */
 export async function readPolicyText(
   text: string,
@@ -124,6 +154,8 @@ export async function readPolicyText(
     throw new PolicyTextError(`policy is ${bytes} bytes; at most ${maxBytes} are accepted`)
   }
   if (source.trimStart().startsWith('{')) {
+    const tooDeep = policyNestingError(source, 'json')
+    if (tooDeep) throw new PolicyTextError(tooDeep)
     try {
       return { source, doc: JSON.parse(source) as unknown }
     } catch (err) {
@@ -133,6 +165,9 @@ export async function readPolicyText(
   try {
     return { source, doc: await parseHclDocument(source) }
   } catch (err) {
+    if (err instanceof HclParserUnavailableError) {
+      throw new PolicyParserUnavailableError(err.message)
+    }
     throw new PolicyTextError((err as Error).message)
   }
 }
@@ -146,13 +181,18 @@ export function decodeBase64(text: string): string | undefined {
 }
 
 /**
- * Parses HCL into hcl2json's object form (blocks become lists of bodies). A syntax error is thrown
- * as an `Error` whose message reads `line L, column C: ...`.
+ * Parses HCL into hcl2json's object form (blocks become lists of bodies). A syntax error, or text
+ * nested too deep to hand to the parser, is thrown as an `Error` whose message reads
+ * `line L, column C: ...`; the parser's own failures pass through as `HclParserCrashError` or
+ * `HclParserUnavailableError` (see `./hcl.ts`).
  */
 export async function parseHclDocument(text: string): Promise<unknown> {
+  const tooDeep = policyNestingError(text, 'hcl')
+  if (tooDeep) throw new Error(tooDeep)
   try {
     return await parseHclOffThread('policy.hcl', text)
   } catch (err) {
+    if (err instanceof HclParserCrashError || err instanceof HclParserUnavailableError) throw err
     const raw = err instanceof Error ? err.message : String(err)
     throw new Error(
       raw

@@ -2,7 +2,14 @@ import { ApiError } from '../errors.js'
 import { nowMs, type Storage } from '../../storage/storage.js'
 import { compileAcl, type Acl, type AclContext } from './acl.js'
 import { DEFAULT_POLICY_TEXT, RESPONSE_WRAPPING_POLICY_TEXT } from './default-policy.js'
-import { parsePolicy, type Policy } from './parse.js'
+import type { Logger } from '../logger.js'
+import { silentLogger } from '../logger.js'
+import {
+  parsePolicy,
+  PolicyParserUnavailableError,
+  type Policy,
+  type PolicyLoadFailure,
+} from './parse.js'
 
 declare module '../../storage/tables.js' {
   interface Tables {
@@ -38,6 +45,11 @@ export interface StoredPolicy {
  * grant nothing. Parsed policies and compiled ACLs are cached in memory: writes and deletes on this
  * node invalidate the cache; other nodes must call {@link PolicyStore.invalidate} (entries also
  * expire after `cacheTtlMs`).
+ *
+ * A stored policy that no longer parses grants nothing, loudly: every load logs an error naming it
+ * and tells the {@link PolicyStore.onLoadFailure} listeners. When the parser gave no answer
+ * (timeout, failed worker) nothing is cached: the request fails with a 503 and the next use
+ * parses again.
  */
 export interface PolicyStore {
   /** The policy, or undefined when it does not exist. `root` is returned with empty text. */
@@ -59,6 +71,8 @@ export interface PolicyStore {
   invalidate(name?: string): void
   /** Moves on every invalidation: an ACL obtained under one generation is valid until it moves. */
   generation(): number
+  /** Calls `listener` whenever a stored policy fails to parse on load (for metrics). */
+  onLoadFailure(listener: (failure: PolicyLoadFailure) => void): void
 }
 
 export interface PolicyStoreDeps {
@@ -67,6 +81,8 @@ export interface PolicyStoreDeps {
   cacheTtlMs?: number
   /** Maximum number of compiled ACLs kept (least recently used are dropped). Default 1000. */
   maxCachedAcls?: number
+  /** Where a stored policy that fails to parse is reported. */
+  logger?: Logger
 }
 
 const NAME = /^[a-z0-9._@\-+=]+$/
@@ -84,12 +100,31 @@ interface CachedAcl {
 }
 
 export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
-  const { storage, cacheTtlMs = 30_000, maxCachedAcls = 1000 } = deps
+  const { storage, cacheTtlMs = 30_000, maxCachedAcls = 1000, logger = silentLogger } = deps
   const { db } = storage
   const parsed = new Map<string, CachedPolicy>()
   const compiled = new Map<string, CachedAcl>()
   let generation = 0
   let responseWrapping: Promise<Policy> | undefined
+  const failureListeners: ((failure: PolicyLoadFailure) => void)[] = []
+
+  /** Parses a stored body; one that does not parse grants nothing, with an alarm. */
+  async function parseStored(name: string, body: string): Promise<Policy | null> {
+    try {
+      return await parsePolicy(name, body)
+    } catch (err) {
+      const reason = err instanceof PolicyParserUnavailableError ? 'unavailable' : 'invalid'
+      logger.error(
+        { policy: name, reason, err: (err as Error).message.slice(0, 300) },
+        reason === 'invalid'
+          ? 'stored ACL policy does not parse: it grants nothing until it is rewritten'
+          : 'stored ACL policy could not be parsed now: requests that need it fail until it does',
+      )
+      for (const listener of failureListeners) listener({ type: 'acl', name, reason })
+      if (reason === 'unavailable') throw err
+      return null
+    }
+  }
 
   const invalidate = (name?: string) => {
     generation++
@@ -113,18 +148,20 @@ export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
         .where('name', 'in', missing)
         .execute()
       const bodies = new Map(rows.map((r) => [r.name, r.body]))
-      const loaded = await Promise.all(
+      const settled = await Promise.allSettled(
         missing.map(async (n): Promise<[string, Policy | null]> => {
           const body = bodies.get(n)
-          // A stored body that no longer parses grants nothing rather than failing every request.
-          const policy = body === undefined ? null : await parsePolicy(n, body).catch(() => null)
-          return [n, policy]
+          return [n, body === undefined ? null : await parseStored(n, body)]
         }),
       )
-      const result = new Map(loaded)
+      const loaded = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
       if (generation === startGeneration) {
         for (const [n, policy] of loaded) parsed.set(n, { policy, loadedAt: now })
       }
+      // The parser gave no answer for one of them: fail this request, cache nothing for it.
+      const unavailable = settled.find((s) => s.status === 'rejected')
+      if (unavailable) throw unavailable.reason
+      const result = new Map(loaded)
       return Promise.all(names.map((n) => (result.has(n) ? result.get(n)! : cachedOrBuiltin(n))))
     }
     return Promise.all(names.map(cachedOrBuiltin))
@@ -132,7 +169,11 @@ export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
 
   async function cachedOrBuiltin(name: string): Promise<Policy | null> {
     if (name === 'response-wrapping') {
-      responseWrapping ??= parsePolicy(name, RESPONSE_WRAPPING_POLICY_TEXT)
+      // A parser that gave no answer must not leave a rejected promise here for good.
+      responseWrapping ??= parsePolicy(name, RESPONSE_WRAPPING_POLICY_TEXT).catch((err) => {
+        responseWrapping = undefined
+        throw err
+      })
       return responseWrapping
     }
     return parsed.get(name)?.policy ?? null
@@ -237,6 +278,7 @@ export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
     acl,
     invalidate,
     generation: () => generation,
+    onLoadFailure: (listener) => void failureListeners.push(listener),
   }
 }
 

@@ -1,12 +1,12 @@
 import type { Core } from '../../core/core.js'
 import type { MountEntry } from '../../core/mounts.js'
-import { createPasswordPolicyStore } from '../../core/password-policy/store.js'
 import type { Backend } from '../../core/request.js'
 import { configPaths } from './config-paths.js'
 import { createConnectionCache } from './connections.js'
 import type { DatabaseContext } from './context.js'
 import { credsFeature } from './creds.js'
 import { rolePaths } from './role-paths.js'
+import { passwordPolicyStore } from '../sys/password-policies.js'
 import { createDatabaseStore } from './store.js'
 
 /**
@@ -24,7 +24,7 @@ export function createDatabaseBackend(core: Core, mount: MountEntry): Backend {
       mountId: mount.id,
     }),
     connections: createConnectionCache(),
-    passwordPolicies: createPasswordPolicyStore({ storage: core.storage }),
+    passwordPolicies: passwordPolicyStore(core),
   }
   const creds = credsFeature(ctx)
   return {

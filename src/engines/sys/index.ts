@@ -4,8 +4,7 @@ import { sealPaths } from './seal.js'
 import { mountPaths } from './mounts.js'
 import { capabilityPaths } from './capabilities.js'
 import { policyPaths } from './policies.js'
-import { passwordPolicyPaths } from './password-policies.js'
-import { createPasswordPolicyStore } from '../../core/password-policy/store.js'
+import { passwordPolicyPaths, passwordPolicyStore } from './password-policies.js'
 
 /**
  * The sys/ backend, assembled from one path group per concern. Features that add sys/ endpoints
@@ -18,7 +17,7 @@ export function createSysBackend(core: Core, extraSysPaths: PathDef[] = []): Bac
       ...mountPaths(core),
       ...capabilityPaths(core),
       ...policyPaths({ policies: core.policies }),
-      ...passwordPolicyPaths({ policies: createPasswordPolicyStore({ storage: core.storage }) }),
+      ...passwordPolicyPaths({ policies: passwordPolicyStore(core) }),
       ...extraSysPaths,
     ],
   }
