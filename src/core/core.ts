@@ -258,6 +258,8 @@ export class Core {
       throw new ApiError(404, `no handler for route "${req.path}". route entry not found.`)
     }
     const { def, params } = matched
+    // A HEAD whose read could act (mint a credential, count a use) must not run it.
+    if (req.head && !def.headSafe) throw unsupportedOperation()
     ctx.pathDef = def
     ctx.params = params
     req.route = def.pattern.source

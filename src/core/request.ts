@@ -33,6 +33,11 @@ export interface LogicalRequest {
   relativePath?: string
   /** The pattern of the path definition that serves the request (a metrics label). */
   route?: string
+  /**
+   * Sent as HTTP `HEAD`: a read whose answer is thrown away. Only paths that declare `headSafe`
+   * run it; elsewhere it is a 405 and nothing runs (a read may mint a credential).
+   */
+  head?: boolean
 }
 
 /** Lease information a backend attaches to a response that carries a secret. */
@@ -109,6 +114,11 @@ export interface PathDef {
   /** Served while sealed (init, unseal, seal-status, health). */
   allowSealed?: boolean
   /** Request may run before the server is initialised (sys/init, sys/health). */
+  /**
+   * `HEAD` may run this path's read: it has no side effects (status endpoints). Everywhere else
+   * `HEAD` is a 405 before any token, ACL or handler runs, as Vault answers it outside sys/health.
+   */
+  headSafe?: boolean
 }
 
 /** A mounted engine or auth method. */

@@ -45,6 +45,14 @@ const JSON_TYPE = 'application/json'
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const CONTROL_CHARS = /[\0-\x1f\x7f]/
 const BEARER = /^Bearer\s+/i
+/** Deepest accepted nesting of a JSON body (KV secrets allow 64 inside `data`). */
+const MAX_JSON_DEPTH = 128
+const QUOTE = 0x22 // "
+const BACKSLASH = 0x5c
+const OPEN_ARRAY = 0x5b // [
+const CLOSE_ARRAY = 0x5d
+const OPEN_OBJECT = 0x7b // {
+const CLOSE_OBJECT = 0x7d
 
 /** Builds the /v1 handler for a core: logical request → pipeline → Vault's envelope. */
 export function createApiHandler(core: Core, options: ApiOptions = {}): ApiHandler {
@@ -177,6 +185,7 @@ async function toLogicalRequest(
     clientToken: clientToken || undefined,
     remoteAddress: remote.startsWith('::ffff:') ? remote.slice(7) : remote,
     remotePort: raw.remotePort,
+    ...(method === 'HEAD' ? { head: true } : {}),
   }
 }
 
@@ -189,6 +198,10 @@ function parseBody(text: string, contentType: string): Record<string, unknown> {
   ) {
     return Object.fromEntries(new URLSearchParams(text))
   }
+  // Handlers, policy parsers and audit walk the data recursively: refuse deep nesting up front.
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new ApiError(400, `JSON input is nested deeper than ${MAX_JSON_DEPTH} levels`)
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -199,6 +212,28 @@ function parseBody(text: string, contentType: string): Record<string, unknown> {
     throw new ApiError(400, 'request body must be a JSON object')
   }
   return parsed as Record<string, unknown>
+}
+
+/**
+ * Whether a JSON text opens more than `max` arrays/objects at once, by one pass over its
+ * characters (brackets inside strings do not count). Invalid JSON may give any answer: the
+ * parser refuses it next.
+ */
+function nestedDeeperThan(text: string, max: number): boolean {
+  if (text.length <= max) return false
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === BACKSLASH) i++
+      else if (c === QUOTE) inString = false
+    } else if (c === QUOTE) inString = true
+    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+      if (++depth > max) return true
+    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) depth--
+  }
+  return false
 }
 
 function json(status: number, body: unknown): RawResponse {

@@ -81,6 +81,7 @@ export function sealPaths(core: Core): PathDef[] {
       pattern: /^seal-status$/,
       unauthenticated: true,
       allowSealed: true,
+      headSafe: true,
       operations: { read: async () => ({ body: await sealStatus() }) },
     },
     {
@@ -97,12 +98,14 @@ export function sealPaths(core: Core): PathDef[] {
       pattern: /^health$/,
       unauthenticated: true,
       allowSealed: true,
+      headSafe: true,
       operations: { read: async (req) => health(core, req) },
     },
     {
       pattern: /^leader$/,
       unauthenticated: true,
       allowSealed: true,
+      headSafe: true,
       operations: {
         read: async () => ({
           data: {
