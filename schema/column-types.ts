@@ -3,7 +3,7 @@ import type { DialectName } from '../src/storage/storage.js'
 
 /** Column types that mean the same thing on SQLite, PostgreSQL and MySQL/MariaDB. */
 export interface ColumnTypes {
-  /** Keys and indexed strings (ids, paths, names). */
+  /** Keys and indexed strings (ids, paths, names), compared byte for byte on every dialect. */
   key: RawBuilder<unknown>
   /** Unbounded text: JSON, ciphertext, policy bodies. */
   text: RawBuilder<unknown>
@@ -13,7 +13,10 @@ export interface ColumnTypes {
 
 export function columnTypes(dialect: DialectName): ColumnTypes {
   return {
-    key: sql`varchar(255)`,
+    key:
+      dialect === 'mysql'
+        ? sql`varchar(255) character set utf8mb4 collate utf8mb4_bin`
+        : sql`varchar(255)`,
     text: dialect === 'mysql' ? sql`longtext` : sql`text`,
     bigint: sql`bigint`,
     int: sql`integer`,

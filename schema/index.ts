@@ -11,6 +11,7 @@ import * as m0008 from './0008-access.js'
 import * as m0009 from './0009-password-policies.js'
 import * as m0010 from './0010-token-login-facts.js'
 import * as m0011 from './0011-lease-own-max.js'
+import * as m0012 from './0012-mysql-binary-collation.js'
 
 export interface SchemaMigration {
   name: string
@@ -33,4 +34,5 @@ export const migrations: SchemaMigration[] = [
   { name: '0009-password-policies', up: m0009.up },
   { name: '0010-token-login-facts', up: m0010.up },
   { name: '0011-lease-own-max', up: m0011.up },
+  { name: '0012-mysql-binary-collation', up: m0012.up },
 ]
