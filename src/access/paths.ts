@@ -1,5 +1,6 @@
 import { badRequest } from '../core/errors.js'
 import { parseDuration } from '../core/duration.js'
+import type { TokenEntry } from '../core/tokens.js'
 import type { LogicalRequest, PathDef } from '../core/request.js'
 import type { RuleStore } from './rules.js'
 import type { Notifiers } from './notifiers.js'
@@ -40,9 +41,12 @@ export function accessPaths(deps: {
     for (const n of names) if (typeof req.data[n] === 'string') return req.data[n] as string
     return ''
   }
-  const shown = async (r: Parameters<AccessService['view']>[0], detailed = true) => ({
-    data: await service.view(r, detailed),
+  /** The request as the API shows it; `viewer` (the caller) gets the approver's details too. */
+  const shown = async (r: Parameters<AccessService['view']>[0], viewer?: TokenEntry) => ({
+    data: await service.view(r, viewer),
   })
+  const shownTo = (req: LogicalRequest) => (r: Parameters<AccessService['view']>[0]) =>
+    shown(r, req.token)
 
   return [
     {
@@ -95,7 +99,7 @@ export function accessPaths(deps: {
     {
       pattern: /^access\/requests\/?$/,
       operations: {
-        update: async (req) => shown(await service.create(req.token!, req.data), false),
+        update: async (req) => shown(await service.create(req.token!, req.data)),
         list: async (req) => {
           const state = req.data.state === undefined ? undefined : String(req.data.state)
           if (state !== undefined && !STATES.includes(state as RequestState))
@@ -128,7 +132,7 @@ export function accessPaths(deps: {
         read: async (req, p) => {
           const wait = req.data.wait === undefined ? 0 : parseDuration(req.data.wait, 'wait')
           const request = await service.visible(req.token!, p.id!)
-          return shown(wait > 0 ? await service.wait(request.id, wait) : request)
+          return shownTo(req)(wait > 0 ? await service.wait(request.id, wait) : request)
         },
       },
     },
@@ -140,28 +144,34 @@ export function accessPaths(deps: {
           const id = p.id!
           switch (p.action) {
             case 'approve':
-              return shown(await service.decide(req.token!, id, 'approve', text(req, 'comment')))
+              return shownTo(req)(
+                await service.decide(req.token!, id, 'approve', text(req, 'comment')),
+              )
             case 'deny':
-              return shown(
+              return shownTo(req)(
                 await service.decide(req.token!, id, 'deny', text(req, 'reason', 'comment')),
               )
             case 'cancel':
-              return shown(await service.cancel(req.token!, id))
+              return shownTo(req)(await service.cancel(req.token!, id))
             case 'end':
-              return shown(await service.end(req.token!, id))
+              return shownTo(req)(await service.end(req.token!, id))
             case 'extend':
-              return shown(await service.extend(req.token!, id, req.data))
+              return shownTo(req)(await service.extend(req.token!, id, req.data))
             case 'activate':
-              return shown(await service.activate(req.token!, id, text(req, 'totp', 'code')))
+              return shownTo(req)(await service.activate(req.token!, id, text(req, 'totp', 'code')))
             default:
-              return shown(await service.review(req.token!, id, text(req, 'note', 'comment')))
+              return shownTo(req)(
+                await service.review(req.token!, id, text(req, 'note', 'comment')),
+              )
           }
         },
       },
     },
     {
       pattern: /^access\/break-glass$/,
-      operations: { update: async (req) => shown(await service.breakGlass(req.token!, req.data)) },
+      operations: {
+        update: async (req) => shownTo(req)(await service.breakGlass(req.token!, req.data)),
+      },
     },
     {
       pattern: /^access\/report\/unused$/,

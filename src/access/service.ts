@@ -88,8 +88,15 @@ export function createAccessService(deps: {
     })
   }
 
-  /** The request as the API shows it, with what an approver needs to decide. */
-  async function view(request: AccessRequest, detailed = false): Promise<Record<string, unknown>> {
+  /**
+   * The request as the API shows it. With a `viewer` (a GET by someone who may see it), also
+   * what an approver needs to decide: the target, and the requester's recent requests that this
+   * viewer may see too (never another rule's justification). Notifiers get the plain view.
+   */
+  async function view(
+    request: AccessRequest,
+    viewer?: TokenEntry,
+  ): Promise<Record<string, unknown>> {
     const decisions = await requests.decisions(request.id)
     const out: Record<string, unknown> = {
       id: request.id,
@@ -132,7 +139,7 @@ export function createAccessService(deps: {
       },
       created_at: iso(request.createdAt),
     }
-    if (detailed) {
+    if (viewer) {
       const hit = core.mounts.match(request.path)
       if (hit?.backend.describeAccess) {
         out.target =
@@ -140,17 +147,20 @@ export function createAccessService(deps: {
             .describeAccess(request.path.slice(hit.entry.path.length))
             .catch(() => undefined)) ?? null
       }
-      const recent = await requests.list({ requester: request.requester.key, limit: 6 })
-      out.requester_recent = recent
-        .filter((r) => r.id !== request.id)
-        .slice(0, 5)
-        .map((r) => ({
-          id: r.id,
-          path: r.path,
-          state: r.state,
-          created_at: iso(r.createdAt),
-          justification: r.justification,
-        }))
+      const recent = await requests.list({ requester: request.requester.key, limit: 20 })
+      const { sees } = await viewerOf(viewer)
+      const shown: AccessRequest[] = []
+      for (const r of recent) {
+        if (shown.length === 5) break
+        if (r.id !== request.id && (await sees(r))) shown.push(r)
+      }
+      out.requester_recent = shown.map((r) => ({
+        id: r.id,
+        path: r.path,
+        state: r.state,
+        created_at: iso(r.createdAt),
+        justification: r.justification,
+      }))
     }
     return out
   }
@@ -222,7 +232,10 @@ export function createAccessService(deps: {
             state: 'approved',
             approvedAt: now,
             autoApproved: auto,
-            pendingUntil: waitsForUse ? now + rule.pendingTtl * 1000 : request.pendingUntil,
+            // A grant that waits for use (or activation) may wait pending_ttl from its start.
+            pendingUntil: waitsForUse
+              ? Math.max(now, request.startAt ?? now) + rule.pendingTtl * 1000
+              : request.pendingUntil,
           }
         : {
             state: 'active',
@@ -425,19 +438,20 @@ export function createAccessService(deps: {
       comment: string,
     ): Promise<AccessRequest> {
       const request = await requests.require(id)
+      const rule = await rules.get(request.ruleName)
+      const actor = await actorOf(token)
+      // Who may decide comes first: someone who may not learns nothing of the request's state,
+      // and cannot move it (to expired) either.
+      if (samePerson(actor, request.requester) && !rule?.allowSelfApproval) {
+        throw new ApiError(403, 'you may not approve or deny your own request')
+      }
+      if (!approverOf(rule, actor, token)) {
+        throw new ApiError(403, 'you are not an approver for this request')
+      }
       await refuseIfPendingExpired(request)
       if (request.state !== 'pending')
         throw badRequest(`the request is ${request.state}, not pending`)
-      const rule = await rules.get(request.ruleName)
       if (!rule) throw badRequest(`the rule "${request.ruleName}" no longer exists`)
-      const actor = await actorOf(token)
-      if (samePerson(actor, request.requester) && !rule.allowSelfApproval) {
-        throw new ApiError(403, 'you may not approve or deny your own request')
-      }
-      const approverGroups = new Set(rule.approvals.map((f) => f.group))
-      if (!actor.groups.some((g) => approverGroups.has(g)) && !token.policies.includes('root')) {
-        throw new ApiError(403, 'you are not an approver for this request')
-      }
       if (rule.approverMfa && !actor.mfa)
         throw new ApiError(403, 'approvers of this rule must log in with a second factor')
       if (comment.length > 4096) throw badRequest('comment is too long')
@@ -625,6 +639,11 @@ export function createAccessService(deps: {
           `the grant expired at ${iso(request.pendingUntil)}: it was not activated within rule "${rule.name}"'s pending_ttl`,
         )
       }
+      if (request.startAt !== null && request.startAt > nowMs()) {
+        throw badRequest(
+          `the grant starts at ${iso(request.startAt)}: it cannot be activated before then`,
+        )
+      }
       if (!code || !core.verifySecondFactor || !(await core.verifySecondFactor(token, code))) {
         throw badRequest('invalid or missing second-factor code')
       }
@@ -641,15 +660,15 @@ export function createAccessService(deps: {
     /** Records the after-the-fact review of a break-glass grant (by an approver). */
     async review(token: TokenEntry, id: string, note: string): Promise<AccessRequest> {
       const request = await requests.require(id)
+      const rule = await rules.get(request.ruleName)
+      const actor = await actorOf(token)
+      if (!approverOf(rule, actor, token))
+        throw new ApiError(403, 'only approvers may review a break-glass request')
+      if (samePerson(actor, request.requester))
+        throw new ApiError(403, 'you may not review your own break-glass request')
       if (!request.breakGlass) throw badRequest('only break-glass requests are reviewed')
       if (request.review && !request.review.required)
         throw badRequest('this request has already been reviewed')
-      const rule = await rules.get(request.ruleName)
-      const actor = await actorOf(token)
-      const isApprover = approverOf(rule, actor, token)
-      if (!isApprover) throw new ApiError(403, 'only approvers may review a break-glass request')
-      if (samePerson(actor, request.requester))
-        throw new ApiError(403, 'you may not review your own break-glass request')
       if (!note.trim()) throw badRequest('a review note is required')
       await requests.addDecision(id, actor, 'review', note)
       await requests.setReview(id, {

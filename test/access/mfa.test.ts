@@ -113,4 +113,34 @@ path "sys/access/requests/*" { capabilities = ["read", "update"] }`,
       200,
     )
   })
+
+  it('repro: a grant approved for a later start_time cannot be activated early with the second factor (was active at once)', async () => {
+    const startTime = new Date(Date.now() + 6 * 3600_000).toISOString()
+    const created = await server.call('POST', 'sys/access/requests', {
+      token: tokens.rita,
+      body: {
+        path: 'secret/data/vault/later',
+        duration: '10m',
+        justification: 'planned key ceremony',
+        start_time: startTime,
+      },
+    })
+    expect(created.status, JSON.stringify(created.body)).toBe(200)
+    const id = created.body.data.id
+    const approved = await server.call('POST', `sys/access/requests/${id}/approve`, {
+      token: tokens.abe,
+    })
+    expect(approved.body.data.state).toBe('approved')
+    const early = await server.call('POST', `sys/access/requests/${id}/activate`, {
+      token: tokens.rita,
+      body: { totp: await code('rita', 2) },
+    })
+    expect(early.status).toBe(400)
+    expect(early.body.errors[0]).toContain('cannot be activated before')
+    const read = await server.call('GET', `sys/access/requests/${id}`, { token: tokens.rita })
+    expect(read.body.data.state).toBe('approved')
+    expect(
+      (await server.call('GET', 'secret/data/vault/later', { token: tokens.rita })).status,
+    ).toBe(403)
+  })
 })

@@ -86,7 +86,10 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
 
   // Lets JIT access confirm an activation with this user's TOTP (same replay protection).
   secondFactors(core).set(mount.accessor, async (token, code) => {
-    const user = await users.get(String(token.meta?.username ?? ''))
+    // The username this mount verified at login, never the caller-writable token `meta`.
+    const verified = token.login?.mount === mount.accessor ? token.login.claims.username : undefined
+    if (!verified) return false
+    const user = await users.get(verified)
     const seed = user?.totpEnrolled ? await users.totpSeed(user) : undefined
     if (!user || !seed) return false
     const step = await checkTotp(seed, code.trim(), user.totpLastStep, now())
