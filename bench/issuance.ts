@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import postgres from 'postgres'
-import { buildStint } from '../src/server/build.js'
+import { composeServer } from '../src/server/compose.js'
 import { createRootToken } from '../src/engines/sys/seal.js'
 import { listen } from '../src/http/server.js'
 import { generatePassword } from '../src/engines/database/credentials.js'
@@ -49,19 +49,19 @@ interface Target {
 async function benchTarget(target: Target, count: number, rounds: number): Promise<void> {
   await target.setup()
   const dir = mkdtempSync(join(tmpdir(), 'stint-bench-'))
-  const stint = await buildStint({ storage: `sqlite:${join(dir, 'stint.db')}` })
+  const stint = await composeServer({ storage: `sqlite:${join(dir, 'stint.db')}` })
   let rootToken = ''
-  await stint.core.seal.initialize(
+  await stint.services.seal.initialize(
     1,
     1,
     async () => {
-      await stint.core.policies.ensureBuiltins()
-      rootToken = await createRootToken(stint.core)
+      await stint.services.policies.ensureBuiltins()
+      rootToken = await createRootToken(stint.services)
     },
     true,
   )
-  const timing = timeStintSteps(stint.core)
-  const server = await listen(stint.app, { host: '127.0.0.1', port: 0 })
+  const timing = timeStintSteps(stint)
+  const server = await listen(stint.api, { host: '127.0.0.1', port: 0 })
   const base = `${server.address}/v1/`
   // node:http with keep-alive: far lighter than fetch, so the load generator (same process)
   // takes as little CPU as possible from the server it measures.
@@ -178,10 +178,11 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
  * (`handle`), the lease manager's `issue` (intent row, the target's DDL, activation) and the DDL
  * alone (`create`). Wraps the public methods of this run's core; nothing else changes.
  */
-function timeStintSteps(core: Awaited<ReturnType<typeof buildStint>>['core']) {
+function timeStintSteps(stint: Awaited<ReturnType<typeof composeServer>>) {
+  const { core } = stint
   const totals = { handle: 0, lease: 0, create: 0 }
   const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6
-  const leases = core.leases!
+  const leases = stint.leases
   const issue = leases.issue.bind(leases)
   leases.issue = async (input) => {
     const t = process.hrtime.bigint()

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import postgres from 'postgres'
-import type { LeaseManagerControl } from '../src/core/leases/manager.js'
 import { createRootToken } from '../src/engines/sys/seal.js'
-import { buildStint, type Stint } from '../src/server/build.js'
+import { composeServer, type Stint } from '../src/server/compose.js'
 
 /**
  * Expiry benchmark (issue 4 §7, performance.md T3/T9): 10,000 leases whose credentials are real
@@ -67,11 +66,29 @@ export async function run(): Promise<void> {
     })
     const rawBatchRate = N / ((performance.now() - rawBatchStart) / 1000)
 
-    stint = await buildStint({
+    const revokedAt = new Map<string, number>()
+    stint = await composeServer({
       storage: process.env.BENCH_STORAGE_URL ?? `sqlite:${join(dir, 'stint.db')}`,
       staticUnsealKey: KEY,
+      engines: {
+        'bench-pg': () => () => ({
+          paths: [],
+          async revokeSecret(internal) {
+            const user = String(internal.username)
+            await target`DROP ROLE IF EXISTS ${target(user)}`
+            revokedAt.set(user, Date.now())
+          },
+          async revokeSecrets(internals) {
+            const users = internals.map((internal) => String(internal.username))
+            await target`DROP ROLE IF EXISTS ${target(users)}`
+            const at = Date.now()
+            for (const user of users) revokedAt.set(user, at)
+            return users.map(() => undefined)
+          },
+        }),
+      },
     })
-    const core = stint.core
+    const core = stint.services
     let rootToken = ''
     await core.seal.initialize(
       1,
@@ -83,24 +100,8 @@ export async function run(): Promise<void> {
       true,
     )
     const token = (await core.tokens.lookup(rootToken))!
-    const revokedAt = new Map<string, number>()
-    core.registerEngine('bench-pg', () => ({
-      paths: [],
-      async revokeSecret(internal) {
-        const user = String(internal.username)
-        await target`DROP ROLE IF EXISTS ${target(user)}`
-        revokedAt.set(user, Date.now())
-      },
-      async revokeSecrets(internals) {
-        const users = internals.map((internal) => String(internal.username))
-        await target`DROP ROLE IF EXISTS ${target(users)}`
-        const at = Date.now()
-        for (const user of users) revokedAt.set(user, at)
-        return users.map(() => undefined)
-      },
-    }))
     const mount = await core.mounts.enable({ path: 'benchdb/', kind: 'secret', type: 'bench-pg' })
-    const leases = core.leases as LeaseManagerControl
+    const leases = stint.leases
     leases.tune({
       tickMs: TICK,
       concurrency: C,

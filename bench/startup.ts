@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { createRootToken } from '../src/engines/sys/seal.js'
-import { buildStint } from '../src/server/build.js'
+import { composeServer } from '../src/server/compose.js'
 
 /**
  * Startup benchmark (issue 4 §7, performance.md T8): time until `GET /v1/sys/health` answers 200
@@ -61,13 +61,13 @@ interface Sample {
 
 /** An initialised storage file holding `count` active leases due in the future. */
 async function prepare(file: string, count: number): Promise<string> {
-  const stint = await buildStint({ storage: `sqlite:${file}`, staticUnsealKey: KEY })
-  await stint.core.seal.initialize(
+  const stint = await composeServer({ storage: `sqlite:${file}`, staticUnsealKey: KEY })
+  await stint.services.seal.initialize(
     1,
     1,
     async () => {
-      await stint.core.policies.ensureBuiltins()
-      await createRootToken(stint.core)
+      await stint.services.policies.ensureBuiltins()
+      await createRootToken(stint.services)
     },
     true,
   )

@@ -7,9 +7,10 @@ import { createInterface } from 'node:readline'
 import { serve } from '@hono/node-server'
 import Database from 'better-sqlite3'
 import { Hono } from 'hono'
-import { buildStint } from '../../src/server/build.js'
+import { composeServer } from '../../src/server/compose.js'
 import { createRootToken } from '../../src/engines/sys/seal.js'
 import { listen } from '../../src/http/server.js'
+import { callInProcess } from '../../src/http/in-process.js'
 import { loadSodium } from '../../src/crypto/sodium.js'
 
 /**
@@ -134,44 +135,49 @@ async function startStint(): Promise<{ info: TargetInfo; stop(): Promise<void> }
   const experiments = new Set((process.env.BENCH_EXPERIMENTS ?? '').split(',').filter(Boolean))
   if (experiments.has('stmt-cache')) cacheSqliteStatements()
   const dir = mkdtempSync(join(tmpdir(), 'stint-bench-'))
-  const stint = await buildStint({ storage: `sqlite:${join(dir, 'stint.db')}` })
-  if (experiments.has('token-cache')) cacheTokenLookups(stint.core.tokens)
-  let rootToken = ''
-  await stint.core.seal.initialize(
-    1,
-    1,
-    async () => {
-      await stint.core.policies.ensureBuiltins()
-      rootToken = await createRootToken(stint.core)
-    },
-    true,
-  )
   // Two routes that do nothing, one open and one behind a token: the pair isolates what
   // authentication and the ACL cost, with the same routing and the same response.
   const noop = async () => ({ data: { ok: true } })
-  stint.core.registerEngine('bench-noop', () => ({
-    paths: [
-      { pattern: /^open$/, unauthenticated: true, operations: { read: noop } },
-      { pattern: /^closed$/, operations: { read: noop } },
-    ],
-  }))
-  await stint.core.mounts.enable({ path: 'noop/', kind: 'secret', type: 'bench-noop' })
-  await stint.core.mounts.enable({
+  const stint = await composeServer({
+    storage: `sqlite:${join(dir, 'stint.db')}`,
+    engines: {
+      'bench-noop': () => () => ({
+        paths: [
+          { pattern: /^open$/, unauthenticated: true, operations: { read: noop } },
+          { pattern: /^closed$/, operations: { read: noop } },
+        ],
+      }),
+    },
+  })
+  if (experiments.has('token-cache')) cacheTokenLookups(stint.services.tokens)
+  let rootToken = ''
+  await stint.services.seal.initialize(
+    1,
+    1,
+    async () => {
+      await stint.services.policies.ensureBuiltins()
+      rootToken = await createRootToken(stint.services)
+    },
+    true,
+  )
+  await stint.services.mounts.enable({ path: 'noop/', kind: 'secret', type: 'bench-noop' })
+  await stint.services.mounts.enable({
     path: 'secret/',
     kind: 'secret',
     type: 'kv',
     options: { version: '2' },
   })
   const call = async (method: string, path: string, body: unknown) => {
-    const res = await stint.app.request(`/v1/${path}`, {
+    const res = await callInProcess(stint.api, {
       method,
+      target: `/v1/${path}`,
       headers: { 'X-Vault-Token': rootToken, 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     })
     if (res.status >= 300) throw new Error(`setup ${method} ${path}: ${res.status}`)
-    return res.status === 204
+    return res.status === 204 || res.body === null
       ? undefined
-      : ((await res.json()) as { auth?: { client_token: string } })
+      : (JSON.parse(res.body) as { auth?: { client_token: string } })
   }
   const secretPath = 'secret/data/bench/app'
   // 192 random bytes are 256 base64 characters.
@@ -182,9 +188,7 @@ async function startStint(): Promise<{ info: TargetInfo; stop(): Promise<void> }
       'path "noop/closed" { capabilities = ["read"] }',
   })
   const created = await call('POST', 'auth/token/create', { policies: ['bench'], ttl: '1h' })
-  const running = experiments.has('plain-listener')
-    ? await plainListener(stint.app)
-    : await listen(stint.app, { host: '127.0.0.1', port: 0 })
+  const running = await listen(stint.api, { host: '127.0.0.1', port: 0 })
   return {
     info: { address: running.address, token: created!.auth!.client_token, secretPath },
     stop: async () => {
@@ -228,18 +232,6 @@ function cacheTokenLookups(tokens: { lookup(token: string): Promise<unknown> }):
 }
 
 /** Serves the app with plain `@hono/node-server` (no LIST rewriting hook on the sockets). */
-async function plainListener(app: Hono): Promise<{ address: string; close(): Promise<void> }> {
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
-  })
-  const addr = server.address()
-  const port = typeof addr === 'object' && addr ? addr.port : 0
-  return {
-    address: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  }
-}
-
 const kind = process.argv[2]
 const starters: Record<string, () => Promise<{ info: TargetInfo; stop(): Promise<void> }>> = {
   hello: startHello,

@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise'
-import { sanitized } from '../../src/core/sanitize.js'
+import { sanitized } from '../sanitize.js'
 import {
   BatchRefusedError,
   deleteUsersInBatch,

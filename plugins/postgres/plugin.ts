@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import { sanitized } from '../../src/core/sanitize.js'
+import { sanitized } from '../sanitize.js'
 import {
   BatchRefusedError,
   deleteUsersInBatch,

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { badRequest } from '../core/errors.js'
-import { sanitizeError } from '../core/sanitize.js'
+import { sanitizeError } from '../../plugins/sanitize.js'
 import type { Barrier } from '../core/barrier.js'
 import type { Logger } from '../core/logger.js'
 import { nowMs, type Storage } from '../storage/storage.js'

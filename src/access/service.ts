@@ -1,5 +1,7 @@
 import { ApiError, badRequest, permissionDenied } from '../core/errors.js'
-import type { Core, RequestContext } from '../core/core.js'
+import type { RequestContext } from '../core/core.js'
+import type { CoreServices } from '../core/services.js'
+import type { IdentityStore } from '../identity/types.js'
 import type { LogicalResponse } from '../core/request.js'
 import { grantHolderOf, type TokenEntry } from '../core/tokens.js'
 import { parseDuration } from '../core/duration.js'
@@ -34,7 +36,9 @@ export interface AccessOptions {
  * request for the added time only; once approved it moves the parent grant's end.
  */
 export function createAccessService(deps: {
-  core: Core
+  core: Pick<CoreServices, 'aclFor' | 'leases' | 'logger' | 'mounts' | 'secondFactors'> & {
+    identity: Pick<IdentityStore, 'entity' | 'groupsFor'>
+  }
   rules: RuleStore
   requests: RequestStore
   notifiers: Notifiers
@@ -46,10 +50,8 @@ export function createAccessService(deps: {
 
   /** Who is asking: the grant holder, the entity's groups and what the server verified. */
   async function actorOf(token: TokenEntry): Promise<Actor> {
-    const entity =
-      token.entityId && core.identity ? await core.identity.entity(token.entityId) : undefined
-    const groups =
-      token.entityId && core.identity ? await core.identity.groupsFor(token.entityId) : []
+    const entity = token.entityId ? await core.identity.entity(token.entityId) : undefined
+    const groups = token.entityId ? await core.identity.groupsFor(token.entityId) : []
     const loginMount = token.login ? core.mounts.byAccessor(token.login.mount)?.entry.path : ''
     return {
       key: grantHolderOf(token),
@@ -258,7 +260,7 @@ export function createAccessService(deps: {
     const grown = await requests.require(parent.id)
     // The guard capped the grant's leases (expiry and max) at the old end: give them the new end,
     // never past the max they were issued with (the role's max_ttl, the mount's).
-    if (grown.endsAt && core.leases) {
+    if (grown.endsAt) {
       await core.leases
         .raiseCap(await requests.leasesOf(parent.id), grown.endsAt)
         .catch((err) =>
@@ -644,7 +646,7 @@ export function createAccessService(deps: {
           `the grant starts at ${iso(request.startAt)}: it cannot be activated before then`,
         )
       }
-      if (!code || !core.verifySecondFactor || !(await core.verifySecondFactor(token, code))) {
+      if (!code || !(await core.secondFactors.verify(token, code))) {
         throw badRequest('invalid or missing second-factor code')
       }
       const now = nowMs()
@@ -750,7 +752,7 @@ export function createAccessService(deps: {
         const leaseId = response?.secret?.leaseId
         if (!leaseId) return
         await requests.recordCredentials(grantId, leaseId)
-        await core.leases?.capExpiry([leaseId], endsAt)
+        await core.leases.capExpiry([leaseId], endsAt)
         const left = Math.max(0, Math.floor((endsAt - nowMs()) / 1000))
         if (response.secret && response.secret.ttl > left) response.secret.ttl = left
       }

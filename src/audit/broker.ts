@@ -3,7 +3,7 @@ import { ApiError, badRequest } from '../core/errors.js'
 import type { Barrier } from '../core/barrier.js'
 import type { Logger } from '../core/logger.js'
 import type { LogicalResponse } from '../core/request.js'
-import { sanitizeError } from '../core/sanitize.js'
+import { sanitizeError } from '../../plugins/sanitize.js'
 import type { Storage } from '../storage/storage.js'
 import {
   chainLine,

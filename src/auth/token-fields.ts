@@ -1,10 +1,11 @@
-import type { Core } from '../core/core.js'
+import type { CoreServices } from '../core/services.js'
+import type { IdentityStore } from '../identity/types.js'
 import type { MountEntry } from '../core/mounts.js'
 import type { AuthInfo } from '../core/request.js'
 import type { TokenEntry } from '../core/tokens.js'
 import { parseDuration } from '../core/duration.js'
 import { parseCidrs } from '../core/cidr.js'
-import { optionalBool, optionalInt, stringList } from '../core/fields.js'
+import { normalizePolicies, optionalBool, optionalInt, stringList } from '../core/fields.js'
 import { badRequest } from '../core/errors.js'
 
 /** The `token_*` fields every auth method role carries (Vault's tokenutil). Durations in seconds. */
@@ -91,12 +92,6 @@ export function tokenFieldsResponse(f: TokenFields): Record<string, unknown> {
   }
 }
 
-/** Lower-cases, trims and de-duplicates policy names; `root` can never be granted this way. */
-export function normalizePolicies(names: string[]): string[] {
-  const out = [...new Set(names.map((n) => n.trim().toLowerCase()).filter(Boolean))]
-  return out.sort()
-}
-
 export interface LoginInput {
   mount: MountEntry
   fields: TokenFields
@@ -122,7 +117,9 @@ export interface LoginInput {
  * mount's TTLs. Login tokens are orphans, as in Vault.
  */
 export async function issueLoginToken(
-  core: Core,
+  core: Pick<CoreServices, 'mountTtls' | 'tokens'> & {
+    identity: Pick<IdentityStore, 'policiesFor'>
+  },
   input: LoginInput,
 ): Promise<{ auth: AuthInfo; entry: TokenEntry; warnings: string[] }> {
   const { fields } = input
@@ -159,8 +156,7 @@ export async function issueLoginToken(
     defaultTtl: Math.min(mountTtls.defaultTtl, maxTtl),
     maxTtl,
   })
-  const identity =
-    input.entityId && core.identityPolicies ? await core.identityPolicies(input.entityId) : []
+  const identity = input.entityId ? await core.identity.policiesFor(input.entityId) : []
   return {
     auth: authInfo(created.token, created.entry, identity),
     entry: created.entry,

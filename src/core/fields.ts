@@ -66,3 +66,9 @@ export function optionalInt(
     throw badRequest(`${field} must be an integer between ${min} and ${max}`)
   return n
 }
+
+/** Lower-cases, trims, de-duplicates and sorts policy names (tokens and identity alike). */
+export function normalizePolicies(names: string[]): string[] {
+  const out = [...new Set(names.map((n) => n.trim().toLowerCase()).filter(Boolean))]
+  return out.sort()
+}

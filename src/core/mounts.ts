@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { ApiError, badRequest } from './errors.js'
 import type { Backend } from './request.js'
+import type { MountConfig, MountEntry } from './mount-entry.js'
 import type { Storage } from '../storage/storage.js'
 import { nowMs } from '../storage/storage.js'
 
@@ -24,35 +25,7 @@ interface MountRow {
   created_at: number
 }
 
-export interface MountConfig {
-  /** Seconds; 0 = system default. */
-  defaultLeaseTtl: number
-  /** Seconds; 0 = system max. */
-  maxLeaseTtl: number
-  forceNoCache: boolean
-  auditNonHmacRequestKeys?: string[]
-  auditNonHmacResponseKeys?: string[]
-  listingVisibility?: string
-  passthroughRequestHeaders?: string[]
-  allowedResponseHeaders?: string[]
-  tokenType?: string
-}
-
-/** One row of the mount table. Auth mounts have paths under `auth/`. */
-export interface MountEntry {
-  id: string
-  /** With trailing slash: `secret/`, `kv/team-a/`, `auth/approle/`. */
-  path: string
-  kind: 'secret' | 'auth'
-  type: string
-  description: string
-  accessor: string
-  options: Record<string, string> | null
-  config: MountConfig
-  local: boolean
-  sealWrap: boolean
-  createdAt: number
-}
+export type { MountConfig, MountEntry }
 
 /** Builds the backend for a mount. Registered per type; see src/core/registry.ts. */
 export type BackendFactory = (mount: MountEntry) => Backend | Promise<Backend>

@@ -1,5 +1,5 @@
 import type { TokenEntry } from './tokens.js'
-import type { MountEntry } from './mounts.js'
+import type { MountEntry } from './mount-entry.js'
 
 /** Logical operations, as Vault names them. `create` vs `update` is decided by the existence check. */
 export type Operation = 'read' | 'list' | 'create' | 'update' | 'patch' | 'delete'

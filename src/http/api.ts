@@ -1,14 +1,14 @@
 import { ApiError } from '../core/errors.js'
 import { newRequestId, toApiError, type Core } from '../core/core.js'
+import type { Logger } from '../core/logger.js'
 import type { LogicalRequest, LogicalResponse, Operation } from '../core/request.js'
-import { createRequestObserver } from '../observability/request-observer.js'
+import type { FinishedRequest } from '../observability/request-observer.js'
 import { envelope } from './envelope.js'
 
 /**
  * The /v1 API without a web framework: an HTTP request as plain values in, status, headers and
- * body out. The Node listener calls it straight from `http.IncomingMessage` (no WHATWG Request or
- * Response objects on the hot path); the Hono app adapts its context to the same function, so both
- * share one implementation of Vault's conventions.
+ * body out. The Node listener (`server.ts`) calls it straight from `http.IncomingMessage`; tests
+ * and tools call the very same function in process (`in-process.ts`): there is one HTTP path.
  */
 export interface RawRequest {
   /** Upper-case method. */
@@ -54,10 +54,18 @@ const CLOSE_ARRAY = 0x5d
 const OPEN_OBJECT = 0x7b // {
 const CLOSE_OBJECT = 0x7d
 
-/** Builds the /v1 handler for a core: logical request → pipeline → Vault's envelope. */
-export function createApiHandler(core: Core, options: ApiOptions = {}): ApiHandler {
+export interface ApiDeps {
+  /** The request pipeline. */
+  core: Pick<Core, 'handle'>
+  logger: Logger
+  /** Sees every finished request (metrics, the request log). */
+  observe: (done: FinishedRequest) => void
+}
+
+/** Builds the /v1 handler: raw request → logical request → pipeline → Vault's envelope. */
+export function createApiHandler(deps: ApiDeps, options: ApiOptions = {}): ApiHandler {
+  const { core, logger, observe } = deps
   const { maxBodyBytes = 32 * 1024 * 1024, maxPathLength = 4096 } = options
-  const observe = createRequestObserver(core)
   return async function handleApi(raw) {
     const started = performance.now()
     const requestId = newRequestId()
@@ -68,7 +76,7 @@ export function createApiHandler(core: Core, options: ApiOptions = {}): ApiHandl
       const response = await core.handle(req)
       out = render(raw.method, req, response)
     } catch (err) {
-      const apiErr = toApiError(err, core.logger)
+      const apiErr = toApiError(err, logger)
       out = json(apiErr.status, { errors: apiErr.errors })
     }
     out.headers['X-Request-Id'] = requestId

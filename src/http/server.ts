@@ -1,10 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
 import net, { type Socket } from 'node:net'
-import { getRequestListener } from '@hono/node-server'
-import type { Hono } from 'hono'
 import { ApiError } from '../core/errors.js'
-import { apiHandlerOf } from './app.js'
 import type { ApiHandler, RawRequest } from './api.js'
 import { createListRewriter } from './list-method.js'
 
@@ -43,17 +40,14 @@ export interface RunningServer {
 }
 
 /**
- * Serves the app over HTTP(S).
+ * Serves the /v1 API handler over HTTP(S); any other path is a 404 in Vault's shape.
  *
  * Vault clients send the custom `LIST` method, which Node's HTTP parser refuses. Each connection's
  * decrypted bytes pass through {@link createListRewriter} before the parser: a `LIST` request line
- * at a request boundary becomes `LOCK`, and that request is restored to `LIST` before the app
- * sees it. A real `LOCK` request stays `LOCK` and gets a 405.
+ * at a request boundary becomes `LOCK`, and that request is restored to `LIST` before the
+ * handler sees it. A real `LOCK` request stays `LOCK` and gets a 405.
  */
-export async function listen(app: Hono, options: ListenOptions): Promise<RunningServer> {
-  const listener = getRequestListener(app.fetch)
-  // /v1 goes straight from Node's request objects to the API (no WHATWG Request/Response).
-  const api = apiHandlerOf(app)
+export async function listen(api: ApiHandler, options: ListenOptions): Promise<RunningServer> {
   const server = options.tls
     ? https.createServer({ cert: options.tls.cert, key: options.tls.key })
     : http.createServer()
@@ -104,8 +98,11 @@ export async function listen(app: Hono, options: ListenOptions): Promise<Running
     inFlight.add(res)
     if (closing) res.setHeader('Connection', 'close')
     res.once('close', () => inFlight.delete(res))
-    if (api && req.url?.startsWith('/v1/')) void serveApi(api, req, res)
-    else void listener(req, res)
+    if (req.url?.startsWith('/v1/')) void serveApi(api, req, res)
+    else {
+      req.resume()
+      sendJson(res, 404, '{"errors":[]}')
+    }
   })
   // Requests Node answers without a 'request' event (an `Expect` other than 100-continue).
   server.on('checkExpectation', (req, res) => {

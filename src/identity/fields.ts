@@ -1,6 +1,5 @@
 import { badRequest } from '../core/errors.js'
-import { optionalString, stringList } from '../core/fields.js'
-import { normalizePolicies } from '../auth/token-fields.js'
+import { normalizePolicies, optionalString, stringList } from '../core/fields.js'
 
 /** An entity or group name from a body: optional, non-empty, no slash (it is a path segment). */
 export function optionalName(value: unknown, field = 'name'): string | undefined {

@@ -1,5 +1,4 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { Core } from '../core/core.js'
 import { sql, type Storage } from '../storage/storage.js'
 
 /** Prometheus text exposition content type (what `sys/metrics?format=prometheus` returns). */
@@ -22,8 +21,8 @@ export interface RequestObservation {
  * computed at scrape time, never per request.
  *
  * Other services report through these functions: the lease manager calls
- * `metricsFor(core).observeRevocation(lagMs)` after a revocation and
- * `metricsFor(core).revocationFailure(mountPath)` when one fails.
+ * `observeRevocation(lagMs)` after a revocation and `revocationFailure(mountPath)` when one
+ * fails (the composition root connects them to the lease manager's callbacks).
  */
 export interface StintMetrics {
   registry: Registry
@@ -155,16 +154,4 @@ export function createMetrics(deps: MetricsDeps): StintMetrics {
     policyLoadFailure: ({ type, reason }) => policyLoadFailures.inc({ type, reason }),
     render: () => registry.metrics(),
   }
-}
-
-const byCore = new WeakMap<Core, StintMetrics>()
-
-/** The metrics of one core, created on first use. */
-export function metricsFor(core: Core): StintMetrics {
-  let m = byCore.get(core)
-  if (!m) {
-    m = createMetrics({ storage: core.storage, sealed: () => core.seal.sealed })
-    byCore.set(core, m)
-  }
-  return m
 }

@@ -1,6 +1,6 @@
-import { matchPath, type Core } from '../core/core.js'
-import type { Backend, LogicalRequest } from '../core/request.js'
-import { metricsFor } from './metrics.js'
+import type { Logger } from '../core/logger.js'
+import type { LogicalRequest } from '../core/request.js'
+import type { StintMetrics } from './metrics.js'
 
 /** One finished /v1 request, as the HTTP layer saw it. */
 export interface FinishedRequest {
@@ -17,10 +17,14 @@ export interface FinishedRequest {
  * id, method, mount, route pattern, operation, status and duration). It never logs the raw path,
  * the query string, headers or the body (any of them can carry secrets).
  */
-export function createRequestObserver(core: Core): (done: FinishedRequest) => void {
-  const metrics = metricsFor(core)
+export function createRequestObserver(deps: {
+  metrics: Pick<StintMetrics, 'observeRequest'>
+  logger: Logger
+}): (done: FinishedRequest) => void {
+  const { metrics, logger } = deps
   return function observeRequest({ req, method, status, durationSeconds, requestId }) {
-    const route = req ? routeOf(core, req) : 'invalid'
+    // The pipeline names the route once it matched one; anything else is `unmatched`.
+    const route = req ? (req.route ?? 'unmatched') : 'invalid'
     const mountType = req?.mount?.type ?? ''
     metrics.observeRequest({
       route,
@@ -31,7 +35,7 @@ export function createRequestObserver(core: Core): (done: FinishedRequest) => vo
       durationSeconds,
     })
     // One line per request at debug level (the audit log is the record of requests); failures warn.
-    if (status < 500 && !core.logger.isLevelEnabled('debug')) return
+    if (status < 500 && !logger.isLevelEnabled('debug')) return
     const line = {
       request_id: requestId,
       method,
@@ -43,18 +47,7 @@ export function createRequestObserver(core: Core): (done: FinishedRequest) => vo
       duration_ms: Math.round(durationSeconds * 1e6) / 1e3,
       remote_address: req?.remoteAddress,
     }
-    if (status >= 500) core.logger.warn(line, 'request failed')
-    else core.logger.debug(line, 'request')
+    if (status >= 500) logger.warn(line, 'request failed')
+    else logger.debug(line, 'request')
   }
-}
-
-/** `<pattern source>` of the PathDef that served the request, or `unmatched`. */
-export function routeOf(core: Core, req: LogicalRequest): string {
-  if (req.route !== undefined) return req.route
-  if (req.relativePath === undefined) return 'unmatched'
-  let backend: Backend | undefined
-  if (req.path === 'sys' || req.path.startsWith('sys/')) backend = core.sys
-  else if (req.mount) backend = core.mounts.get(req.mount.path)?.backend
-  const hit = backend ? matchPath(backend.paths, req.relativePath) : undefined
-  return hit ? hit.def.pattern.source : 'unmatched'
 }

@@ -6,19 +6,16 @@ import type {
   QueryResult,
   TransactionSettings,
 } from 'kysely'
-import { ApiError } from '../core/errors.js'
-
 /**
  * A storage query failed because Stint's connection to its storage database was lost, or no new
- * one could be opened (the database restarted, failed over, or ended Stint's sessions). The
- * request answers 503 with this message; nothing about the storage (URL, user, host) is in it.
- * `cause` keeps the driver's error for the log.
+ * one could be opened (the database restarted, failed over, or ended Stint's sessions). The core
+ * answers it as a 503 with this message; nothing about the storage (URL, user, host) is in it.
+ * `cause` keeps the driver's error for the log. Code that turns other errors into a 4xx passes
+ * this one through (`isConnectionLoss`).
  */
-export class StorageUnavailableError extends ApiError {
+export class StorageUnavailableError extends Error {
   constructor(cause?: unknown) {
-    // An ApiError, so code that passes ApiErrors through (and wraps anything else in a 400)
-    // reports this one as it is.
-    super(503, 'storage unavailable: the connection to the storage database was lost; retry')
+    super('storage unavailable: the connection to the storage database was lost; retry')
     this.name = 'StorageUnavailableError'
     this.cause = cause
   }

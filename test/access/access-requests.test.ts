@@ -4,7 +4,6 @@ import { SignJWT, exportSPKI, generateKeyPair } from 'jose'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { targetUrls } from '../support/databases.js'
 import { assertPgPasswordChecking } from '../support/pg-password-auth.js'
-import { accessServiceOf } from '../../src/access/install.js'
 import { group, human, startWebhookReceiver } from './support.js'
 
 /*
@@ -20,7 +19,7 @@ let admin: ReturnType<typeof postgres>
 let signCi: (claims: Record<string, unknown>) => Promise<string>
 const people: Record<string, { token: string; entityId: string }> = {}
 
-const tick = () => accessServiceOf(server.core)!.tick()
+const tick = () => server.access.service.tick()
 const as = (who: string) => people[who]!.token
 
 async function request(who: string, body: Record<string, unknown>) {

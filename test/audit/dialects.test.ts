@@ -19,7 +19,7 @@ describe.each(eachDialect)('audit devices and metrics on %s storage', (dialect) 
     const storage = fresh.storage
     server = await startTestServer({ storage })
     const audit = await enableFileAudit(server)
-    await server.core.seal.seal()
+    await server.services.seal.seal()
     await server.call('PUT', 'sys/unseal', { token: null, body: { key: server.unsealKeys[0] } })
     await server.call('POST', 'secret/data/d', { body: { data: { v: 'dialect-secret' } } })
     expect(audit.entries().some((e) => e.request.path === 'secret/data/d')).toBe(true)

@@ -39,7 +39,7 @@ describe('audit file rotation', () => {
     server = await startTestServer()
     const audit = await enableFileAudit(server)
     await server.call('GET', 'sys/mounts')
-    await server.core.seal.seal()
+    await server.services.seal.seal()
     await server.call('PUT', 'sys/unseal', { token: null, body: { key: server.unsealKeys[0] } })
     await server.call('GET', 'sys/mounts')
     const lines = audit.lines()

@@ -151,7 +151,7 @@ describe('AppRole login', () => {
       token: res.body.auth.client_token,
     })
     expect(self.body.data.path).toBe('auth/approle/login')
-    if (server.core.identity) expect(res.body.auth.entity_id).not.toBe('')
+    if (server.services.identity) expect(res.body.auth.entity_id).not.toBe('')
     else expect(res.body.auth.entity_id).toBe('')
   })
 

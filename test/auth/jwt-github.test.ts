@@ -78,9 +78,9 @@ describe('JWT login with GitHub Actions tokens', () => {
   it('ties the token to the repository entity when the identity store is present', async () => {
     const res = await login(await issuer.sign(githubClaims()))
     const entityId: string = res.body.auth.entity_id
-    if (server.core.identity) {
+    if (server.services.identity) {
       expect(entityId).not.toBe('')
-      const entity = await server.core.identity.entity(entityId)
+      const entity = await server.services.identity.entity(entityId)
       expect(entity?.aliases.some((a) => a.name === 'org/repo')).toBe(true)
       const again = await login(await issuer.sign(githubClaims()))
       expect(again.body.auth.entity_id).toBe(entityId)

@@ -1,7 +1,7 @@
 import { generate } from 'otplib'
 import { createUserpassBackend } from '../../src/auth/userpass/backend.js'
 import { LoginThrottle, type ThrottleOptions } from '../../src/auth/userpass/throttle.js'
-import { startTestServer, type TestServer } from '../support/server.js'
+import { startTestServer, type TestServer, request } from '../support/server.js'
 
 // Response bodies are whatever JSON the server sent; tests index into them freely.
 
@@ -30,12 +30,16 @@ export interface UserpassServer {
 export async function startUserpassServer(
   throttleOptions: ThrottleOptions = {},
 ): Promise<UserpassServer> {
-  const server = await startTestServer()
   const clock = { now: Date.UTC(2030, 0, 1, 12, 0, 0) }
   const throttle = new LoginThrottle({ now: () => clock.now, ...throttleOptions })
-  server.core.registerAuthMethod('userpass', (mount) =>
-    createUserpassBackend({ core: server.core, mount, throttle, now: () => clock.now }),
-  )
+  const server = await startTestServer({
+    compose: {
+      authMethods: {
+        userpass: (core) => (mount) =>
+          createUserpassBackend({ core, mount, throttle, now: () => clock.now }),
+      },
+    },
+  })
   const enabled = await server.call('POST', 'sys/auth/userpass', { body: { type: 'userpass' } })
   if (enabled.status !== 204 && enabled.status !== 200)
     throw new Error(`enable failed: ${enabled.status}`)
@@ -49,8 +53,12 @@ export async function startUserpassServer(
       body = JSON.stringify(options.body)
       headers['Content-Type'] = 'application/json'
     }
-    const env = { incoming: { socket: { remoteAddress: address } } }
-    const res = await server.app.request(`/v1/${path}`, { method, headers, body }, env)
+    const res = await request(server.api, `/v1/${path}`, {
+      method,
+      headers,
+      body,
+      remoteAddress: address,
+    })
     const text = await res.text()
     return { status: res.status, body: text ? JSON.parse(text) : null }
   }

@@ -1,10 +1,11 @@
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { request } from '../support/server.js'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { generate } from 'otplib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildStint, type Stint } from '../../src/server/build.js'
+import { composeServer, type Stint } from '../../src/server/compose.js'
 import { createRootToken } from '../../src/engines/sys/seal.js'
 import { createLogger } from '../../src/core/logger.js'
 
@@ -17,7 +18,7 @@ let root = ''
 async function call(method: string, path: string, body?: unknown, token: string | null = root) {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' }
   if (token) headers['X-Vault-Token'] = token
-  const res = await stint.app.request(`/v1/${path}`, {
+  const res = await request(stint.api, `/v1/${path}`, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -33,16 +34,16 @@ beforeAll(async () => {
       done()
     },
   })
-  stint = await buildStint({
+  stint = await composeServer({
     storage: `sqlite:${join(dir, 'stint.db')}`,
     logger: createLogger('debug', stream),
   })
-  await stint.core.seal.initialize(
+  await stint.services.seal.initialize(
     1,
     1,
     async () => {
-      await stint.core.policies.ensureBuiltins()
-      root = await createRootToken(stint.core)
+      await stint.services.policies.ensureBuiltins()
+      root = await createRootToken(stint.services)
     },
     true,
   )

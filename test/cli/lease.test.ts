@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { newRecorder, registerTestEngine } from '../core/leases-fixture.js'
+import { newRecorder, testEngine } from '../core/leases-fixture.js'
 import { pgConfigBody, pgGroupFixture } from '../engines/database-fixtures.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { cli, type CliOptions } from './harness.js'
@@ -10,9 +10,11 @@ describe('stint lease', () => {
   const recorder = newRecorder()
 
   beforeAll(async () => {
-    server = await startTestServer({ devMounts: false })
-    registerTestEngine(server.core, recorder)
-    await server.core.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
+    server = await startTestServer({
+      devMounts: false,
+      compose: { engines: { 'test-leases': testEngine(recorder) } },
+    })
+    await server.services.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
     opts = { address: (await server.listen()).address, env: { STINT_TOKEN: server.rootToken } }
   })
   afterAll(async () => {

@@ -11,7 +11,7 @@ describe('the CLI over TLS', () => {
 
   beforeAll(async () => {
     server = await startTestServer()
-    running = await listen(server.app, {
+    running = await listen(server.api, {
       host: '127.0.0.1',
       port: 0,
       tls: { cert, key },

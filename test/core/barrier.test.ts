@@ -91,12 +91,12 @@ describe('sys/rotate and sys/key-status', () => {
     expect(before.body.term).toBe(1)
     expect(Date.parse(before.body.data.install_time)).not.toBeNaN()
 
-    const oldCt = server.core.seal.barrier.encrypt('t', 'c', 'r', 'old-value')
+    const oldCt = server.services.seal.barrier.encrypt('t', 'c', 'r', 'old-value')
     expect((await server.call('PUT', 'sys/rotate')).status).toBe(204)
     expect((await server.call('PUT', 'sys/rotate')).status).toBe(204)
     const after = await server.call('GET', 'sys/key-status')
     expect(after.body.data.term).toBe(3)
-    const newCt = server.core.seal.barrier.encrypt('t', 'c', 'r', 'new-value')
+    const newCt = server.services.seal.barrier.encrypt('t', 'c', 'r', 'new-value')
     expect(newCt.startsWith('3:')).toBe(true)
 
     // The rotated keyring was persisted: after seal and unseal, both terms still decrypt.
@@ -107,8 +107,8 @@ describe('sys/rotate and sys/key-status', () => {
     })
     expect(unseal.body.sealed).toBe(false)
     expect((await server.call('GET', 'sys/key-status')).body.data.term).toBe(3)
-    expect(server.core.seal.barrier.decrypt('t', 'c', 'r', oldCt)).toBe('old-value')
-    expect(server.core.seal.barrier.decrypt('t', 'c', 'r', newCt)).toBe('new-value')
+    expect(server.services.seal.barrier.decrypt('t', 'c', 'r', oldCt)).toBe('old-value')
+    expect(server.services.seal.barrier.decrypt('t', 'c', 'r', newCt)).toBe('new-value')
   })
 
   it('keeps KV secrets written before a rotation readable and writes new ones under the new term', async () => {

@@ -6,7 +6,7 @@ import {
   LEAKY_SECRET,
   STATIC_KEY,
   newRecorder,
-  registerTestEngine,
+  testEngine,
   until,
   type Recorder,
 } from './leases-fixture.js'
@@ -25,13 +25,13 @@ describe.each(eachDialect)('batched lease revocation on %s', (dialect) => {
       storage: fresh.storage,
       staticUnsealKey: STATIC_KEY,
       devMounts: false,
+      compose: { engines: { 'test-leases': testEngine(recorder, 'a', { batch: true }) } },
     })
-    registerTestEngine(server.core, recorder, 'a', { batch: true })
-    await server.core.mounts.enable({ path: 'batchtest/', kind: 'secret', type: 'test-leases' })
-    leases = server.core.leases as LeaseManagerControl
+    await server.services.mounts.enable({ path: 'batchtest/', kind: 'secret', type: 'test-leases' })
+    leases = server.leases as LeaseManagerControl
   })
   afterAll(async () => {
-    await server?.core.seal.seal()
+    await server?.services.seal.seal()
     await fresh?.drop()
   })
   beforeEach(async () => {
@@ -117,7 +117,7 @@ describe.each(eachDialect)('batched lease revocation on %s', (dialect) => {
     const issued = await issueMany('down', 3)
     recorder.failTargets.add('down')
     // A whole-call failure: the fixture's outcomes are per item, so make the call itself throw.
-    const backend = server.core.mounts.byAccessor(
+    const backend = server.services.mounts.byAccessor(
       (await row(issued[0]!.id))!.mount_accessor,
     )!.backend
     const original = backend.revokeSecrets!

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { Core } from '../../src/core/core.js'
+import type { Core } from '../../src/core/core.js'
 import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
+import type { BackendFactory } from '../../src/core/mounts.js'
 import type { Backend, LogicalRequest } from '../../src/core/request.js'
-import { createSysBackend } from '../../src/engines/sys/index.js'
-import { registerBuiltins } from '../../src/engines/registry.js'
-import { openStorage, type Storage } from '../../src/storage/storage.js'
+import { composeServer, type Services } from '../../src/server/compose.js'
+import type { Storage } from '../../src/storage/storage.js'
 
 /**
  * What the test engine saw. One recorder can serve several cores (nodes) at once, so tests can
@@ -53,12 +53,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
  * lease through the core's lease manager; the target name is the lease's `target_key`. With
  * `batch`, the engine also has `revokeSecrets` (one outcome per item, recorded per call).
  */
-export function registerTestEngine(
-  core: Core,
+export function testEngine(
   recorder: Recorder,
   node = 'a',
   opts: { batch?: boolean } = {},
-): void {
+): (services: Services) => BackendFactory {
+  return (core) => testEngineFor(core, recorder, node, opts)
+}
+
+function testEngineFor(
+  core: Pick<Services, 'leases' | 'storage'>,
+  recorder: Recorder,
+  node: string,
+  opts: { batch?: boolean },
+): BackendFactory {
   const inFlight = new Map<string, number>()
   const revokeOne = async (internal: Record<string, unknown>) => {
     const target = String(internal.target)
@@ -88,7 +96,7 @@ export function registerTestEngine(
       inFlight.set(target, (inFlight.get(target) ?? 1) - 1)
     }
   }
-  core.registerEngine('test-leases', (mount): Backend => ({
+  return (mount): Backend => ({
     ...(opts.batch ? { revokeSecrets } : {}),
     paths: [
       {
@@ -97,7 +105,7 @@ export function registerTestEngine(
           read: async (req: LogicalRequest, params) => {
             const target = params.target!
             const user = `v-${target}-${randomBytes(4).toString('hex')}`
-            const issued = await core.leases!.issue({
+            const issued = await core.leases.issue({
               mount,
               path: req.path,
               token: req.token!,
@@ -133,7 +141,7 @@ export function registerTestEngine(
     async renewSecret(internal, expireTime) {
       recorder.renews.push({ user: String(internal.user), expireTime })
     },
-  }))
+  })
 }
 
 export const STATIC_KEY = new Uint8Array(32).fill(7)
@@ -144,19 +152,16 @@ export async function startNode(
   recorder: Recorder,
   node: string,
 ): Promise<{ core: Core; storage: Storage; leases: LeaseManagerControl; close(): Promise<void> }> {
-  const storage = openStorage(storageUrl)
-  const core = new Core({ storage, staticUnsealKey: STATIC_KEY })
-  core.sys = createSysBackend(core, registerBuiltins(core))
-  registerTestEngine(core, recorder, node)
-  await core.seal.autoUnseal()
+  const stint = await composeServer({
+    storage: storageUrl,
+    staticUnsealKey: STATIC_KEY,
+    engines: { 'test-leases': testEngine(recorder, node) },
+  })
   return {
-    core,
-    storage,
-    leases: core.leases as LeaseManagerControl,
-    async close() {
-      await core.seal.seal()
-      await storage.close()
-    },
+    core: stint.core,
+    storage: stint.storage,
+    leases: stint.leases,
+    close: () => stint.shutdown(),
   }
 }
 

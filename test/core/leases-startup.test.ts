@@ -1,9 +1,9 @@
 import type { KyselyPlugin, QueryId } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildStint } from '../../src/server/build.js'
+import { composeServer } from '../../src/server/compose.js'
 import { openStorage } from '../../src/storage/storage.js'
 import { eachDialect, freshStorage, type FreshStorage } from '../support/databases.js'
-import { startTestServer } from '../support/server.js'
+import { startTestServer, request } from '../support/server.js'
 import { STATIC_KEY } from './leases-fixture.js'
 
 const STORED = 20_000
@@ -76,12 +76,12 @@ describe.each(eachDialect)('startup with stored leases on %s', (dialect) => {
   it('serves without reading any of the stored leases', async () => {
     const storage = openStorage(fresh.url)
     const probe = leaseProbe()
-    const stint = await buildStint({
+    const stint = await composeServer({
       storage: { ...storage, db: storage.db.withPlugin(probe.plugin) },
       staticUnsealKey: STATIC_KEY,
     })
     try {
-      const res = await stint.app.request('/v1/sys/health')
+      const res = await request(stint.api, '/v1/sys/health')
       expect(res.status).toBe(200)
       // Let the expiry worker run a few polls: none is due, so none reads a lease row.
       await new Promise((r) => setTimeout(r, 600))
@@ -89,7 +89,7 @@ describe.each(eachDialect)('startup with stored leases on %s', (dialect) => {
       // A few bounded polls, not a scan per stored lease.
       expect(probe.seen.queries).toBeGreaterThan(0)
       expect(probe.seen.queries).toBeLessThan(50)
-      expect(await stint.core.leases!.count()).toBe(STORED)
+      expect(await stint.leases!.count()).toBe(STORED)
     } finally {
       await stint.shutdown()
     }

@@ -6,7 +6,7 @@ import {
   LEAKY_SECRET,
   STATIC_KEY,
   newRecorder,
-  registerTestEngine,
+  testEngine,
   startNode,
   until,
   type Recorder,
@@ -25,13 +25,13 @@ describe.each(eachDialect)('lease manager on %s', (dialect) => {
       storage: fresh.storage,
       staticUnsealKey: STATIC_KEY,
       devMounts: false,
+      compose: { engines: { 'test-leases': testEngine(recorder) } },
     })
-    registerTestEngine(server.core, recorder)
-    await server.core.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
-    leases = server.core.leases as LeaseManagerControl
+    await server.services.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
+    leases = server.leases as LeaseManagerControl
   })
   afterAll(async () => {
-    await server?.core.seal.seal()
+    await server?.services.seal.seal()
     await fresh?.drop()
   })
   beforeEach(async () => {
@@ -83,7 +83,7 @@ describe.each(eachDialect)('lease manager on %s', (dialect) => {
   it('hands the backend data of a live lease to evidence-of-use sampling, and nothing once revoked', async () => {
     const id = await issue('alpha')
     const secret = await leases.secretOf!(id)
-    expect(secret?.mountAccessor).toBe(server.core.mounts.get('leasetest/')!.entry.accessor)
+    expect(secret?.mountAccessor).toBe(server.services.mounts.get('leasetest/')!.entry.accessor)
     expect(secret?.internal).toMatchObject({ target: 'alpha' })
     await leases.revoke(id)
     expect(await leases.secretOf!(id)).toBeUndefined()
@@ -304,7 +304,7 @@ describe.each(eachDialect)('lease manager on %s', (dialect) => {
   })
 
   it('revokes the leases of a token when the token is revoked', async () => {
-    const child = await server.core.tokens.create({
+    const child = await server.services.tokens.create({
       policies: ['root'],
       path: 'auth/token/create',
       defaultTtl: 3600,
@@ -313,7 +313,7 @@ describe.each(eachDialect)('lease manager on %s', (dialect) => {
     const res = await server.call('GET', 'leasetest/creds/alpha', { token: child.token })
     expect(res.status).toBe(200)
     const mine = await issue('beta')
-    await server.core.tokens.revokeTree(child.entry)
+    await server.services.tokens.revokeTree(child.entry)
     expect(recorder.revokes.map((r) => r.target)).toEqual(['alpha'])
     expect(await row(res.body.lease_id)).toBeUndefined()
     expect(await row(mine)).toBeDefined()
@@ -342,12 +342,12 @@ describe.each(eachDialect)('lease manager on %s', (dialect) => {
   })
 
   it('revokes everything under a mount when it is disabled, keeping failures as irrevocable', async () => {
-    await server.core.mounts.enable({ path: 'gone/', kind: 'secret', type: 'test-leases' })
+    await server.services.mounts.enable({ path: 'gone/', kind: 'secret', type: 'test-leases' })
     const ok = await server.call('GET', 'gone/creds/alpha')
     recorder.failTargets.add('dead')
     const bad = await server.call('GET', 'gone/creds/dead')
     const kept = await issue('alpha')
-    await server.core.mounts.disable('gone/')
+    await server.services.mounts.disable('gone/')
     expect(await row(ok.body.lease_id)).toBeUndefined()
     const stuck = await row(bad.body.lease_id)
     expect(stuck?.state).toBe('irrevocable')

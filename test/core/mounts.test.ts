@@ -184,8 +184,8 @@ describe('auth method mounts', () => {
 
   it('revokes tokens issued through an auth mount when it is disabled', async () => {
     await server.call('POST', 'sys/auth/gone', { body: { type: 'approle' } })
-    const mount = server.core.mounts.get('auth/gone/')!
-    const created = await server.core.tokens.create({
+    const mount = server.services.mounts.get('auth/gone/')!
+    const created = await server.services.tokens.create({
       policies: ['default'],
       path: 'auth/gone/login',
       mountAccessor: mount.entry.accessor,

@@ -97,7 +97,7 @@ describe('policy parser abuse (issue 12 item 6)', () => {
     expect(normal.status, JSON.stringify(normal.body)).toBe(204)
     const token = await tokenWith(`reader-${label}`)
     // What another node's write does: every cached policy is parsed again from storage.
-    server.core.policies.invalidate()
+    server.services.policies.invalidate()
     const self = await server.call('GET', 'auth/token/lookup-self', { token })
     expect(self.status, JSON.stringify(self.body)).toBe(200)
     const read = await server.call('GET', 'secret/data/app/config', { token })
@@ -224,7 +224,7 @@ describe('policy parser abuse (issue 12 item 6)', () => {
         .set({ body })
         .where('name', '=', 'corrupt')
         .execute()
-      server.core.policies.invalidate()
+      server.services.policies.invalidate()
       const denied = await server.call('GET', 'secret/data/app/config', { token })
       expect(denied.status).toBe(403)
       // The token's default policy still parses: only the broken one grants nothing.
@@ -251,7 +251,7 @@ describe('policy parser abuse (issue 12 item 6)', () => {
     const token = await tokenWith('slow-stored')
     const counted = await failureCount('acl', 'unavailable')
     configureHclParser({ timeoutMs: 50 })
-    server.core.policies.invalidate()
+    server.services.policies.invalidate()
     const unavailable = await within(
       10_000,
       server.call('GET', 'secret/data/app/config', { token }),

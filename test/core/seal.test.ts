@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestServer, type TestServer } from '../support/server.js'
-import { buildStint } from '../../src/server/build.js'
+import { startTestServer, type TestServer, request } from '../support/server.js'
+import { composeServer } from '../../src/server/compose.js'
 import { openStorage } from '../../src/storage/storage.js'
 import { readUnsealKey } from '../../src/server/config.js'
 
@@ -85,7 +85,7 @@ describe('unsealing with 5 shares and a threshold of 3', () => {
   let hex: string[]
   const unseal = (key: string) => server.call('PUT', 'sys/unseal', { token: null, body: { key } })
   const seal = async () => {
-    if (server.core.seal.sealed) {
+    if (server.services.seal.sealed) {
       await server.call('PUT', 'sys/unseal', { token: null, body: { reset: true } })
       return
     }
@@ -249,13 +249,13 @@ describe('sys/seal', () => {
       const token = child.body.auth.client_token as string
       const res = await server.call('PUT', 'sys/seal', { token })
       expect(res.status).toBe(403)
-      expect(server.core.seal.sealed).toBe(false)
+      expect(server.services.seal.sealed).toBe(false)
 
       await server.call('PUT', 'sys/policy/sealer', {
         body: { policy: 'path "sys/seal" { capabilities = ["update", "sudo"] }' },
       })
       expect((await server.call('PUT', 'sys/seal', { token })).status).toBe(204)
-      expect(server.core.seal.sealed).toBe(true)
+      expect(server.services.seal.sealed).toBe(true)
     } finally {
       await server.close()
     }
@@ -301,10 +301,10 @@ describe('sys/health', () => {
   })
 
   it('answers HEAD with the status and no body', async () => {
-    const res = await server.app.request('/v1/sys/health', { method: 'HEAD' })
+    const res = await request(server.api, '/v1/sys/health', { method: 'HEAD' })
     expect(res.status).toBe(200)
     expect(await res.text()).toBe('')
-    const custom = await server.app.request('/v1/sys/health?activecode=218', { method: 'HEAD' })
+    const custom = await request(server.api, '/v1/sys/health?activecode=218', { method: 'HEAD' })
     expect(custom.status).toBe(218)
   })
 })
@@ -314,8 +314,8 @@ describe('auto-unseal with a static key', () => {
     const url = tempDb()
     const key = new Uint8Array(randomBytes(32))
 
-    const first = await buildStint({ storage: url, staticUnsealKey: key })
-    const init = await first.app.request('/v1/sys/init', {
+    const first = await composeServer({ storage: url, staticUnsealKey: key })
+    const init = await request(first.api, '/v1/sys/init', {
       method: 'PUT',
       body: JSON.stringify({ secret_shares: 1, secret_threshold: 1 }),
     })
@@ -324,24 +324,24 @@ describe('auto-unseal with a static key', () => {
     expect(body.keys).toEqual([])
     const rootToken = body.root_token
     // With an auto-unseal key, the server unseals right after init, as Vault does.
-    expect(first.core.seal.sealed).toBe(false)
+    expect(first.services.seal.sealed).toBe(false)
     await first.shutdown()
 
-    const second = await buildStint({ storage: url, staticUnsealKey: key })
+    const second = await composeServer({ storage: url, staticUnsealKey: key })
     try {
-      expect(second.core.seal.sealed).toBe(false)
-      const status = await second.app.request('/v1/sys/seal-status')
+      expect(second.services.seal.sealed).toBe(false)
+      const status = await request(second.api, '/v1/sys/seal-status')
       expect(await status.json()).toMatchObject({ type: 'static', sealed: false })
-      const self = await second.app.request('/v1/auth/token/lookup-self', {
+      const self = await request(second.api, '/v1/auth/token/lookup-self', {
         headers: { 'X-Vault-Token': rootToken },
       })
       expect(self.status).toBe(200)
       // Shares cannot unseal a static-key server.
-      await second.app.request('/v1/sys/seal', {
+      await request(second.api, '/v1/sys/seal', {
         method: 'PUT',
         headers: { 'X-Vault-Token': rootToken },
       })
-      const share = await second.app.request('/v1/sys/unseal', {
+      const share = await request(second.api, '/v1/sys/unseal', {
         method: 'PUT',
         body: JSON.stringify({ key: Buffer.from(key).toString('hex') }),
       })
@@ -353,7 +353,7 @@ describe('auto-unseal with a static key', () => {
     const storage = openStorage(url)
     try {
       const wrong = new Uint8Array(randomBytes(32))
-      await expect(buildStint({ storage, staticUnsealKey: wrong })).rejects.toThrow(
+      await expect(composeServer({ storage, staticUnsealKey: wrong })).rejects.toThrow(
         /unable to decrypt the root key/,
       )
     } finally {

@@ -194,13 +194,13 @@ describe('TTLs', () => {
     expect(renewed.body.warnings.join(' ')).toMatch(/capped accordingly/)
 
     // Move the max expire time into the past: a renewal must now fail.
-    const id = server.core.tokens.hash(token)
+    const id = server.services.tokens.hash(token)
     await server.storage.db
       .updateTable('tokens')
       .set({ max_expire_time: Date.now() - 1000 })
       .where('id', '=', id)
       .execute()
-    server.core.tokens.clearCache()
+    server.services.tokens.clearCache()
     const past = await server.call('POST', 'auth/token/renew', { body: { token } })
     expect(past.status).toBe(400)
     expect(past.body.errors[0]).toMatch(/past the max TTL/)
@@ -251,10 +251,10 @@ describe('TTLs', () => {
     await server.storage.db
       .updateTable('tokens')
       .set({ expire_time: Date.now() - 10 })
-      .where('id', '=', server.core.tokens.hash(token))
+      .where('id', '=', server.services.tokens.hash(token))
       .execute()
     // Lookups are cached for a second; a changed row is seen once the entry is gone.
-    server.core.tokens.clearCache()
+    server.services.tokens.clearCache()
     const res = await lookupSelf(token)
     expect(res.status).toBe(403)
     expect(res.body.errors).toEqual(['permission denied'])
@@ -444,8 +444,8 @@ describe('token storage and presentation', () => {
     expect(dump).not.toContain(token.slice(4))
     expect(dump).not.toContain(server.rootToken)
     const ids = rows.map((r) => r.id)
-    expect(ids).toContain(server.core.tokens.hash(token))
-    expect(server.core.tokens.hash(token)).toMatch(/^[0-9a-f]{64}$/)
+    expect(ids).toContain(server.services.tokens.hash(token))
+    expect(server.services.tokens.hash(token)).toMatch(/^[0-9a-f]{64}$/)
   })
 
   it('answers 403 permission denied to a missing or unknown token', async () => {

@@ -54,7 +54,12 @@ async function storedAdminPassword(server: TestServer, config: string): Promise<
     .selectAll()
     .where('name', '=', config)
     .executeTakeFirstOrThrow()
-  const opened = server.core.seal.barrier.decrypt('database_configs', 'sealed', row.id, row.sealed)
+  const opened = server.services.seal.barrier.decrypt(
+    'database_configs',
+    'sealed',
+    row.id,
+    row.sealed,
+  )
   return (JSON.parse(opened) as { password: string }).password
 }
 

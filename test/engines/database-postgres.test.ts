@@ -214,11 +214,11 @@ describe('database engine on PostgreSQL', () => {
     must(await server.call('DELETE', 'database/config/gone2'), 204)
     const session = pgAs(users[1]!.username, users[1]!.password)
     await session`SELECT 1`
-    const leases = server.core.leases as LeaseManagerControl
+    const leases = server.leases as LeaseManagerControl
     const secrets = await Promise.all(
       [users[0]!, orphan, users[1]!, users[2]!].map((u) => leases.secretOf!(u.leaseId)),
     )
-    const backend = server.core.mounts.byAccessor(secrets[0]!.mountAccessor)!.backend
+    const backend = server.services.mounts.byAccessor(secrets[0]!.mountAccessor)!.backend
     const internals = secrets.map((x) => x!.internal)
     const outcomes = await backend.revokeSecrets!([
       internals[0]!,
@@ -242,7 +242,7 @@ describe('database engine on PostgreSQL', () => {
   })
 
   it('the worker revokes a backlog of expired leases in batches', async () => {
-    const leases = server.core.leases as LeaseManagerControl
+    const leases = server.leases as LeaseManagerControl
     const users = await Promise.all(Array.from({ length: 6 }, () => issue()))
     // Stopped first, so the background worker cannot take them one tick at a time.
     await leases.worker().stop()
@@ -250,7 +250,7 @@ describe('database engine on PostgreSQL', () => {
       users.map((u) => u.leaseId),
       Date.now() - 1,
     )
-    const backend = server.core.mounts.byAccessor(
+    const backend = server.services.mounts.byAccessor(
       (await leases.secretOf!(users[0]!.leaseId))!.mountAccessor,
     )!.backend
     const original = backend.revokeSecrets!

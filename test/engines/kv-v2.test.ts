@@ -482,7 +482,7 @@ describe('KV v2 storage', () => {
       (await server.call('POST', 'sys/mounts/scratch', { body: { type: 'kv-v2' } })).status,
     ).toBe(204)
     await server.call('POST', 'scratch/data/x', { body: { data: { a: '1' } } })
-    const id = server.core.mounts.get('scratch/')!.entry.id
+    const id = server.services.mounts.get('scratch/')!.entry.id
     const count = async () =>
       (
         await server.storage.db

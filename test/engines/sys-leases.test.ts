@@ -1,23 +1,20 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
 import { startTestServer, type TestServer } from '../support/server.js'
-import {
-  LEAKY_SECRET,
-  newRecorder,
-  registerTestEngine,
-  type Recorder,
-} from '../core/leases-fixture.js'
+import { LEAKY_SECRET, newRecorder, testEngine, type Recorder } from '../core/leases-fixture.js'
 
 describe('sys/leases endpoints', () => {
   let server: TestServer
   let recorder: Recorder
 
   beforeAll(async () => {
-    server = await startTestServer({ devMounts: false })
     recorder = newRecorder()
-    registerTestEngine(server.core, recorder)
-    await server.core.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
-    await (server.core.leases as LeaseManagerControl).worker().stop()
+    server = await startTestServer({
+      devMounts: false,
+      compose: { engines: { 'test-leases': testEngine(recorder) } },
+    })
+    await server.services.mounts.enable({ path: 'leasetest/', kind: 'secret', type: 'test-leases' })
+    await (server.leases as LeaseManagerControl).worker().stop()
   })
   afterAll(async () => {
     await server?.close()
@@ -193,7 +190,7 @@ describe('sys/leases endpoints', () => {
 
   it('force-revokes irrevocable leases, warns about it, and counts and lists them first', async () => {
     recorder.failTargets.add('dead')
-    const leases = server.core.leases as LeaseManagerControl
+    const leases = server.leases as LeaseManagerControl
     const id = await issue('dead')
     await issue('alpha')
     await server.storage.db

@@ -1,6 +1,6 @@
 import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startTestServer, type TestServer } from '../support/server.js'
+import { startTestServer, type TestServer, request } from '../support/server.js'
 import {
   createFuzzer,
   describeRequest,
@@ -44,7 +44,7 @@ interface Outcome {
 }
 
 async function inProcess(r: FuzzRequest): Promise<Outcome> {
-  const res = await server.app.request(`http://127.0.0.1/v1/${r.path}`, {
+  const res = await request(server.api, `http://127.0.0.1/v1/${r.path}`, {
     method: r.method,
     headers: r.headers,
     body: r.body,
@@ -186,7 +186,7 @@ describe('fuzzing a sealed server', () => {
         const failures: string[] = []
         for (let i = 0; i < 300; i++) {
           const r = fuzz.next(true)
-          const res = await sealed.app.request(`http://127.0.0.1/v1/${r.path}`, {
+          const res = await request(sealed.api, `http://127.0.0.1/v1/${r.path}`, {
             method: r.method,
             headers: r.headers,
             body: r.body,

@@ -26,7 +26,7 @@ beforeAll(async () => {
     }
   }
   plain = await server.listen()
-  secure = await listen(server.app, { host: '127.0.0.1', port: 0, tls: cert })
+  secure = await listen(server.api, { host: '127.0.0.1', port: 0, tls: cert })
 })
 afterAll(async () => {
   await secure?.close()

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { metricsFor } from '../../src/observability/metrics.js'
 import { startTestServer, type TestServer } from '../support/server.js'
 
 let server: TestServer
@@ -74,8 +73,8 @@ describe('sys/metrics', () => {
     server = await startTestServer()
     const t0 = (await scrape(server)).get('stint_tokens')!
     await server.call('POST', 'auth/token/create', { body: { policies: ['default'] } })
-    metricsFor(server.core).observeRevocation(1500)
-    metricsFor(server.core).revocationFailure('database/')
+    server.services.metrics.observeRevocation(1500)
+    server.services.metrics.revocationFailure('database/')
     const m = await scrape(server)
     expect(m.get('stint_tokens')).toBe(t0 + 1)
     expect(m.get('stint_lease_revocation_lag_seconds_count')).toBe(1)

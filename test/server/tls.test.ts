@@ -68,7 +68,7 @@ describe('an HTTPS listener', () => {
     server = await startTestServer()
     await server.call('POST', 'secret/data/tls/a', { body: { data: { v: 'a' } } })
     await server.call('POST', 'secret/data/tls/b', { body: { data: { v: 'b' } } })
-    running = await listen(server.app, {
+    running = await listen(server.api, {
       host: '127.0.0.1',
       port: 0,
       tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) },

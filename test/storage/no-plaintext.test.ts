@@ -74,7 +74,7 @@ describe.each(eachDialect)('raw %s storage', (dialect) => {
       const token = created.body.auth.client_token as string
 
       // A KV v2 secret, when the kv engine is registered (it is mounted at secret/).
-      const kvMounted = server.core.mounts.get('secret/') !== undefined
+      const kvMounted = server.services.mounts.get('secret/') !== undefined
       if (kvMounted) {
         const put = await server.call('POST', 'secret/data/app/db', {
           body: { data: { password: kvValue } },
@@ -85,7 +85,12 @@ describe.each(eachDialect)('raw %s storage', (dialect) => {
       }
 
       // A value sealed through the barrier into a real table column.
-      const sealed = server.core.seal.barrier.encrypt('stint_meta', 'value', 'test_secret', marker)
+      const sealed = server.services.seal.barrier.encrypt(
+        'stint_meta',
+        'value',
+        'test_secret',
+        marker,
+      )
       await server.storage.db
         .insertInto('stint_meta')
         .values({ key: 'test_secret', value: sealed })
@@ -96,7 +101,7 @@ describe.each(eachDialect)('raw %s storage', (dialect) => {
         .where('key', '=', 'test_secret')
         .executeTakeFirstOrThrow()
       expect(
-        server.core.seal.barrier.decrypt('stint_meta', 'value', 'test_secret', row.value),
+        server.services.seal.barrier.decrypt('stint_meta', 'value', 'test_secret', row.value),
       ).toBe(marker)
 
       const needles = [marker, token, token.slice(4), server.rootToken]

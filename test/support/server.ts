@@ -1,16 +1,20 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildStint, type Stint } from '../../src/server/build.js'
+import { composeServer, type ComposeOptions, type Stint } from '../../src/server/compose.js'
 import { createRootToken } from '../../src/engines/sys/seal.js'
 import { listen, type RunningServer } from '../../src/http/server.js'
+import { callInProcess } from '../../src/http/in-process.js'
 import type { Storage } from '../../src/storage/storage.js'
 import type { Logger } from '../../src/core/logger.js'
 
 export interface TestServer extends Stint {
   rootToken: string
   unsealKeys: string[]
-  /** Calls the API in-process (no socket): `call('GET', 'sys/mounts', { token })`. */
+  /**
+   * Calls the /v1 handler production serves, in process (no socket):
+   * `call('GET', 'sys/mounts', { token })`.
+   */
   call(
     method: string,
     path: string,
@@ -33,32 +37,36 @@ export interface TestServerOptions {
   staticUnsealKey?: Uint8Array
   /** Logger for the server (e.g. one writing to a buffer, to check what gets logged). */
   logger?: Logger
+  /** Extra engine types, lease settings, access options: as the composition root takes them. */
+  compose?: Omit<ComposeOptions, 'storage' | 'staticUnsealKey' | 'logger'>
 }
 
 /** A fully built, initialised and unsealed Stint on its own storage. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const storage =
     options.storage ?? `sqlite:${join(mkdtempSync(join(tmpdir(), 'stint-test-')), 'stint.db')}`
-  const stint = await buildStint({
+  const stint = await composeServer({
+    ...options.compose,
     storage,
     staticUnsealKey: options.staticUnsealKey,
     logger: options.logger,
   })
+  const { seal, policies, mounts } = stint.services
   let rootToken = ''
   let unsealKeys: string[] = []
   if (!options.uninitialized) {
-    const keys = await stint.core.seal.initialize(
+    const keys = await seal.initialize(
       options.shares ?? 1,
       options.threshold ?? 1,
       async () => {
-        await stint.core.policies.ensureBuiltins()
-        rootToken = await createRootToken(stint.core)
+        await policies.ensureBuiltins()
+        rootToken = await createRootToken(stint.services)
       },
       true,
     )
     unsealKeys = keys.map((k) => Buffer.from(k).toString('base64'))
-    if ((options.devMounts ?? true) && stint.core.factories.has('secret:kv')) {
-      await stint.core.mounts.enable({
+    if (options.devMounts ?? true) {
+      await mounts.enable({
         path: 'secret/',
         kind: 'secret',
         type: 'kv',
@@ -80,8 +88,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body)
         headers['Content-Type'] ??= 'application/json'
       }
-      const res = await stint.app.request(`/v1/${path}`, { method, headers, body })
-      const text = await res.text()
+      const res = await callInProcess(stint.api, { method, target: `/v1/${path}`, headers, body })
+      const text = res.body ?? ''
       let parsed: unknown = null
       if (text) {
         try {
@@ -90,10 +98,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
           parsed = text
         }
       }
-      return { status: res.status, body: parsed, headers: res.headers }
+      return { status: res.status, body: parsed, headers: new Headers(res.headers) }
     },
     async listen() {
-      const running = await listen(stint.app, { host: '127.0.0.1', port: 0 })
+      const running = await listen(stint.api, { host: '127.0.0.1', port: 0 })
       servers.push(running)
       return running
     },
@@ -103,4 +111,29 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     },
   }
   return server
+}
+
+/**
+ * `fetch`-style access to the /v1 handler production serves, in process: a WHATWG Response,
+ * for tests that look at raw status, headers and body text.
+ */
+export async function request(
+  api: Stint['api'],
+  url: string,
+  init: {
+    method?: string
+    headers?: Record<string, string>
+    body?: string
+    remoteAddress?: string
+  } = {},
+): Promise<Response> {
+  const target = url.replace(/^https?:\/\/[^/]+/, '')
+  const res = await callInProcess(api, {
+    method: init.method ?? 'GET',
+    target,
+    headers: init.headers,
+    body: init.body,
+    remoteAddress: init.remoteAddress,
+  })
+  return new Response(res.body, { status: res.status, headers: res.headers })
 }

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { isIP } from 'node:net'
-import type { Core } from '../../core/core.js'
+import type { LoginDeps } from '../login-deps.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { Backend, LogicalRequest, LogicalResponse, PathDef } from '../../core/request.js'
 import { ApiError, badRequest } from '../../core/errors.js'
 import { inCidrs, parseCidrs } from '../../core/cidr.js'
 import { parseDuration } from '../../core/duration.js'
 import { optionalInt, optionalString } from '../../core/fields.js'
-import { sanitizeError } from '../../core/sanitize.js'
+import { sanitizeError } from '../../../plugins/sanitize.js'
 import { issueLoginToken } from '../token-fields.js'
 import { createRoleStore, checkRoleId, parseRole, roleResponse, type AppRole } from './role.js'
 import { createSecretIdStore, type SecretIdEntry } from './secret-ids.js'
@@ -40,7 +40,7 @@ const FIELD_PATHS: Record<string, { key: string; inputs: string[] }> = {
  * hashes, with accessors, CIDR bindings, use counts and TTLs) and `login` with Vault's
  * deliberately vague `invalid role or secret ID`.
  */
-export function createAppRoleBackend(core: Core, mount: MountEntry): Backend {
+export function createAppRoleBackend(core: LoginDeps, mount: MountEntry): Backend {
   const roles = createRoleStore(core, mount.id)
   const secretIds = createSecretIdStore(core, mount.id)
 
@@ -169,16 +169,14 @@ export function createAppRoleBackend(core: Core, mount: MountEntry): Backend {
       if (entry.tokenBoundCidrs.length > 0) tokenBoundCidrs = entry.tokenBoundCidrs
     }
     metadata.role_name = role.name
-    const entityId = core.identity
-      ? await core.identity.resolveAlias({
-          mountAccessor: mount.accessor,
-          mountType: mount.type,
-          // Vault names the alias after the role id; Stint uses the role name so the role id,
-          // a login credential, never lands in storage in clear.
-          name: role.name,
-          metadata: { role_name: role.name },
-        })
-      : undefined
+    const entityId = await core.identity.resolveAlias({
+      mountAccessor: mount.accessor,
+      mountType: mount.type,
+      // Vault names the alias after the role id; Stint uses the role name so the role id,
+      // a login credential, never lands in storage in clear.
+      name: role.name,
+      metadata: { role_name: role.name },
+    })
     const { auth, warnings } = await issueLoginToken(core, {
       mount,
       fields: { ...role.token, tokenBoundCidrs },

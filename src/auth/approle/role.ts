@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import { namesInMount, nowMs } from '../../storage/storage.js'
 import { badRequest } from '../../core/errors.js'
 import { parseDuration } from '../../core/duration.js'
@@ -106,7 +106,7 @@ export function roleResponse(role: AppRole): Record<string, unknown> {
 }
 
 /** Roles of one AppRole mount; the role id is stored sealed and looked up by keyed hash. */
-export function createRoleStore(core: Pick<Core, 'storage' | 'seal'>, mountId: string) {
+export function createRoleStore(core: Pick<CoreServices, 'storage' | 'seal'>, mountId: string) {
   const db = core.storage.db
   const barrier = core.seal.barrier
   const hashRoleId = (roleId: string) => barrier.hmac('approle-role-id', `${mountId}\0${roleId}`)

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import { nowMs } from '../../storage/storage.js'
 import { badRequest } from '../../core/errors.js'
 
@@ -59,7 +59,7 @@ export interface NewSecretId {
  * Secret-ids of one AppRole mount. Lookups go by keyed hash; `consume` spends one use with a
  * conditional UPDATE so a `num_uses=1` secret-id works exactly once under concurrent logins.
  */
-export function createSecretIdStore(core: Pick<Core, 'storage' | 'seal'>, mountId: string) {
+export function createSecretIdStore(core: Pick<CoreServices, 'storage' | 'seal'>, mountId: string) {
   const db = core.storage.db
   const hash = (roleName: string, secretId: string) =>
     core.seal.barrier.hmac('approle-secret-id', `${mountId}\0${roleName}\0${secretId}`)

@@ -1,9 +1,9 @@
-import type { Core } from '../../core/core.js'
+import type { LoginDeps } from '../login-deps.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { Backend, LogicalRequest, LogicalResponse } from '../../core/request.js'
 import { badRequest } from '../../core/errors.js'
 import { inCidrs } from '../../core/cidr.js'
-import { sanitizeMessage } from '../../core/sanitize.js'
+import { sanitizeMessage } from '../../../plugins/sanitize.js'
 import { issueLoginToken } from '../token-fields.js'
 import { createConfigStore, fetchDiscovery, issuerFetch, parseConfig } from './config.js'
 import { createRoleStore, parseRole, roleResponse } from './role.js'
@@ -19,7 +19,11 @@ const ROLE_NAME = '(?<name>\\w(?:[\\w.@-]*\\w)?)'
  * when a token names an unknown `kid`, so key rotation at the issuer needs no restart.
  * The browser OIDC flow (`oidc/auth_url`, `oidc/callback`) is not served.
  */
-export function createJwtBackend(core: Core, mount: MountEntry, deps: KeySourceDeps = {}): Backend {
+export function createJwtBackend(
+  core: LoginDeps,
+  mount: MountEntry,
+  deps: KeySourceDeps = {},
+): Backend {
   const configs = createConfigStore(core, mount.id)
   const roles = createRoleStore(core.storage, mount.id)
   const keySources = createKeySourceCache(deps)
@@ -93,14 +97,12 @@ export function createJwtBackend(core: Core, mount: MountEntry, deps: KeySourceD
     const userName = String(userValue)
     if (role.groupsClaim) groupsFrom(claims, role.groupsClaim)
 
-    const entityId = core.identity
-      ? await core.identity.resolveAlias({
-          mountAccessor: mount.accessor,
-          mountType: mount.type,
-          name: userName,
-          metadata: mapped,
-        })
-      : undefined
+    const entityId = await core.identity.resolveAlias({
+      mountAccessor: mount.accessor,
+      mountType: mount.type,
+      name: userName,
+      metadata: mapped,
+    })
     const { auth, warnings } = await issueLoginToken(core, {
       mount,
       fields: role.token,

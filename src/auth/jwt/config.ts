@@ -1,8 +1,8 @@
 import { createPublicKey } from 'node:crypto'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import { badRequest } from '../../core/errors.js'
 import { optionalBool, optionalString, stringList, stringMap } from '../../core/fields.js'
-import { sanitizeError } from '../../core/sanitize.js'
+import { sanitizeError } from '../../../plugins/sanitize.js'
 import { nowMs, upsert } from '../../storage/storage.js'
 import { checkCaPem, fetchWithCa, fetchWithRetry } from './fetch.js'
 
@@ -205,7 +205,7 @@ export function parseConfig(data: Record<string, unknown>): {
 }
 
 /** Storage of one mount's config (the client secret sealed by the barrier). */
-export function createConfigStore(core: Pick<Core, 'storage' | 'seal'>, mountId: string) {
+export function createConfigStore(core: Pick<CoreServices, 'storage' | 'seal'>, mountId: string) {
   const db = core.storage.db
   return {
     async get(): Promise<LoadedConfig | undefined> {

@@ -12,7 +12,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose'
 import { ApiError, badRequest } from '../../core/errors.js'
-import { sanitizeMessage } from '../../core/sanitize.js'
+import { sanitizeMessage } from '../../../plugins/sanitize.js'
 import {
   SUPPORTED_ALGS,
   describeFetchError,

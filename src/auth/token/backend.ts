@@ -1,17 +1,21 @@
 import { ApiError, badRequest, permissionDenied } from '../../core/errors.js'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { Backend, LogicalRequest, LogicalResponse } from '../../core/request.js'
 import { remainingTtl, type TokenEntry } from '../../core/tokens.js'
 import { parseDuration } from '../../core/duration.js'
 import { optionalBool, optionalInt, stringList, stringMap } from '../../core/fields.js'
-import { authInfo, normalizePolicies } from '../token-fields.js'
+import { authInfo } from '../token-fields.js'
+import { normalizePolicies } from '../../core/fields.js'
 
 /**
  * The built-in token auth method (`auth/token/`): create (child, orphan), lookup, renew and
  * revoke by token, by accessor or for the caller itself, and the accessor listing.
  */
-export function createTokenBackend(core: Core, mount: MountEntry): Backend {
+export function createTokenBackend(
+  core: Pick<CoreServices, 'tokens' | 'policies' | 'mountTtls' | 'aclFor' | 'effectivePolicies'>,
+  mount: MountEntry,
+): Backend {
   const hasSudo = async (token: TokenEntry, path: string) => {
     const { acl } = await core.aclFor(token)
     return acl.check(path, 'update', { sudo: true }).allowed

@@ -1,25 +1,22 @@
-import type { Core } from '../../core/core.js'
+import type { LoginDeps } from '../login-deps.js'
+import type { CoreServices } from '../../core/services.js'
 import type { MountEntry } from '../../core/mounts.js'
-import type { TokenEntry } from '../../core/tokens.js'
 import type { Backend, LogicalRequest, LogicalResponse } from '../../core/request.js'
 import { badRequest, permissionDenied } from '../../core/errors.js'
-import {
-  issueLoginToken,
-  normalizePolicies,
-  parseTokenFields,
-  tokenFieldsResponse,
-} from '../token-fields.js'
-import { stringList } from '../../core/fields.js'
+import { issueLoginToken, parseTokenFields, tokenFieldsResponse } from '../token-fields.js'
+import { normalizePolicies, stringList } from '../../core/fields.js'
 import { hashPassword, MAX_PASSWORD_LENGTH, prepareDummyHash, verifyPassword } from './password.js'
 import { checkTotp, newTotpSeed, totpUrl } from './totp.js'
 import { LoginThrottle, lockoutFromOptions, type LockoutSettings } from './throttle.js'
 import { createUserStore, type User } from './users.js'
 
 export interface UserpassDeps {
-  core: Core
+  core: LoginDeps & Pick<CoreServices, 'secondFactors'>
   mount: MountEntry
-  /** Failed-login counters; by default one per mount, kept when the mount is tuned. */
+  /** Failed-login counters; by default a new one. */
   throttle?: LoginThrottle
+  /** Called when the mount is disabled (its counters can go). */
+  onDisable?: () => void
   /** Clock for TOTP checks (epoch ms). */
   now?: () => number
 }
@@ -32,38 +29,23 @@ const USERNAME = /^[a-z0-9_][a-z0-9_.@+-]{0,127}$/
  * `token_*` fields, an optional TOTP second factor, and throttled logins at `login/<username>`.
  * Usernames are case-insensitive (stored lower-cased), as in Vault.
  */
-type SecondFactor = (token: TokenEntry, code: string) => Promise<boolean>
-const verifiers = new WeakMap<Core, Map<string, SecondFactor>>()
-
-/** Second-factor checkers by userpass mount, behind `core.verifySecondFactor`. */
-function secondFactors(core: Core): Map<string, SecondFactor> {
-  let byMount = verifiers.get(core)
-  if (!byMount) {
-    const map = new Map<string, SecondFactor>()
-    byMount = map
-    verifiers.set(core, map)
-    core.verifySecondFactor = async (token, code) => {
-      const check = token.mountAccessor ? map.get(token.mountAccessor) : undefined
-      return check ? check(token, code) : false
-    }
+/**
+ * The `userpass` auth method type: a factory for its mounts. A mount's failed-login counters
+ * outlive its backend, which a tune of the options rebuilds.
+ */
+export function userpassMethod(core: LoginDeps & Pick<CoreServices, 'secondFactors'>) {
+  const throttles = new Map<string, LoginThrottle>()
+  return (mount: MountEntry): Backend => {
+    let throttle = throttles.get(mount.accessor)
+    if (!throttle) throttles.set(mount.accessor, (throttle = new LoginThrottle()))
+    const onDisable = () => void throttles.delete(mount.accessor)
+    return createUserpassBackend({ core, mount, throttle, onDisable })
   }
-  return byMount
-}
-
-const throttles = new WeakMap<Core, Map<string, LoginThrottle>>()
-
-/** A mount's throttle outlives its backend, which a tune of the options rebuilds. */
-function mountThrottle(core: Core, accessor: string): LoginThrottle {
-  let byMount = throttles.get(core)
-  if (!byMount) throttles.set(core, (byMount = new Map()))
-  let throttle = byMount.get(accessor)
-  if (!throttle) byMount.set(accessor, (throttle = new LoginThrottle()))
-  return throttle
 }
 
 export function createUserpassBackend(deps: UserpassDeps): Backend {
   const { core, mount } = deps
-  const throttle = deps.throttle ?? mountThrottle(core, mount.accessor)
+  const throttle = deps.throttle ?? new LoginThrottle()
   // Read at each login: a tune updates `mount.options` in place. Bad values are logged once.
   let lockout: { options: string; settings: LockoutSettings } | undefined
   const lockoutSettings = (): LockoutSettings => {
@@ -85,7 +67,7 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
   })
 
   // Lets JIT access confirm an activation with this user's TOTP (same replay protection).
-  secondFactors(core).set(mount.accessor, async (token, code) => {
+  core.secondFactors.register(mount.accessor, async (token, code) => {
     // The username this mount verified at login, never the caller-writable token `meta`.
     const verified = token.login?.mount === mount.accessor ? token.login.claims.username : undefined
     if (!verified) return false
@@ -175,14 +157,12 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
       ticket.release()
     }
 
-    const entityId = core.identity
-      ? await core.identity.resolveAlias({
-          mountAccessor: mount.accessor,
-          mountType: mount.type,
-          name,
-        })
-      : undefined
-    if (entityId && (await core.identity?.entity(entityId))?.disabled) throw permissionDenied()
+    const entityId = await core.identity.resolveAlias({
+      mountAccessor: mount.accessor,
+      mountType: mount.type,
+      name,
+    })
+    if (entityId && (await core.identity.entity(entityId))?.disabled) throw permissionDenied()
     const { auth, warnings } = await issueLoginToken(core, {
       mount,
       fields: user.fields,
@@ -283,7 +263,7 @@ export function createUserpassBackend(deps: UserpassDeps): Backend {
       },
     ],
     cleanup: async () => {
-      throttles.get(core)?.delete(mount.accessor)
+      deps.onDisable?.()
       await users.deleteAll()
     },
   }

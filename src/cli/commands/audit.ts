@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { UsageError } from '../args.js'
 import { command, group, type Command } from '../command.js'
-import { toLogFile, verifyAuditLog, type LogFile } from '../../audit/verify.js'
 
 const verify = command({
   name: 'audit verify',
@@ -17,9 +16,11 @@ const verify = command({
     $ stint audit verify -key=ed25519:kr6c... /var/log/stint/audit.log.1 /var/log/stint/audit.log`,
   args: [1, Infinity],
   async run(ctx) {
+    // The verifier is the server's own code, loaded only by this command.
+    const { toLogFile, verifyAuditLog } = await import('../../audit/verify.js')
     let key = ctx.str('key')
     if (key?.startsWith('@')) key = (await readFile(key.slice(1), 'utf8')).trim()
-    const files: LogFile[] = []
+    const files: Array<ReturnType<typeof toLogFile>> = []
     for (const name of ctx.positionals) {
       let text: string
       try {

@@ -4,7 +4,6 @@ import { isDeepStrictEqual } from 'node:util'
 import { UsageError } from '../args.js'
 import { command, group, type Command, type CommandContext } from '../command.js'
 import { readAll } from '../io.js'
-import { decodeBase64, parseHclDocument, parsePolicy } from '../../core/policy/parse.js'
 import { formatPolicyText } from '../policy-format.js'
 
 /** Policy text from a file, or stdin for `-`. */
@@ -118,6 +117,8 @@ const fmt = command({
     const text = await policySource(ctx, file)
     const label = file === '-' ? 'stdin' : basename(file)
     ctx.doing(`formatting policy ${file === '-' ? 'from stdin' : label}`)
+    // The server's own parser (WebAssembly), loaded only by this command.
+    const { parsePolicy } = await import('../../core/policy/parse.js')
     await parsePolicy(label, text)
     const formatted = formatPolicyText(text)
     if (!(await sameDocument(text, formatted))) {
@@ -135,6 +136,7 @@ const fmt = command({
 
 /** Whether two policy texts parse to the same document (a guard on the layout-only promise). */
 async function sameDocument(before: string, after: string): Promise<boolean> {
+  const { decodeBase64, parseHclDocument } = await import('../../core/policy/parse.js')
   const parse = async (text: string) => {
     const source = decodeBase64(text) ?? text
     return source.trimStart().startsWith('{')

@@ -1,6 +1,6 @@
 import { ApiError, badRequest } from '../../core/errors.js'
 import { optionalBool, optionalString, stringList } from '../../core/fields.js'
-import { sanitizeMessage } from '../../core/sanitize.js'
+import { sanitizeMessage } from '../../../plugins/sanitize.js'
 import type { LogicalRequest, PathDef } from '../../core/request.js'
 import { PluginInputError, type DatabaseConnection } from '../../../plugins/contract.js'
 import {

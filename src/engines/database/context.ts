@@ -1,4 +1,4 @@
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { PasswordPolicyStore } from '../../core/password-policy/store.js'
 import type { ConnectionCache } from './connections.js'
@@ -6,7 +6,7 @@ import type { DatabaseStore } from './store.js'
 
 /** What every part of one `database` mount shares. */
 export interface DatabaseContext {
-  core: Pick<Core, 'leases' | 'mountTtls' | 'logger'>
+  core: Pick<CoreServices, 'leases' | 'mountTtls' | 'logger'>
   mount: MountEntry
   store: DatabaseStore
   connections: ConnectionCache

@@ -1,5 +1,6 @@
-import { ApiError, badRequest } from '../../core/errors.js'
-import { sanitizeMessage } from '../../core/sanitize.js'
+import { ApiError, badRequest, permissionDenied } from '../../core/errors.js'
+import { sanitizeMessage } from '../../../plugins/sanitize.js'
+import { isConnectionLoss } from '../../storage/connection-loss.js'
 import type { LogicalRequest, LogicalResponse, PathDef } from '../../core/request.js'
 import { checkName, errorText, statementsOrBadRequest } from './config-paths.js'
 import { checkedUsernameTemplate, passwordForConnection, SAFE_VALUE } from './credentials.js'
@@ -73,7 +74,7 @@ export function credsFeature(ctx: DatabaseContext) {
       throw badRequest(`"${roleName}" is not an allowed role`)
     }
     const leases = ctx.core.leases
-    if (!leases || !req.token) throw new ApiError(500, 'lease manager is not available')
+    if (!req.token) throw permissionDenied()
     const plugin = pluginFor(config.pluginName)!
     const dialect = plugin.dialect
 
@@ -125,7 +126,7 @@ export function credsFeature(ctx: DatabaseContext) {
         secret: { leaseId: lease.leaseId, ttl: lease.ttl, renewable: true },
       }
     } catch (err) {
-      if (err instanceof ApiError) throw err
+      if (err instanceof ApiError || isConnectionLoss(err)) throw err
       throw badRequest(sanitizeMessage(errorText(err), [password, config.connection.password]))
     }
   }

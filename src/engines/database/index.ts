@@ -1,4 +1,4 @@
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { Backend } from '../../core/request.js'
 import { configPaths } from './config-paths.js'
@@ -6,7 +6,7 @@ import { createConnectionCache } from './connections.js'
 import type { DatabaseContext } from './context.js'
 import { credsFeature } from './creds.js'
 import { rolePaths } from './role-paths.js'
-import { passwordPolicyStore } from '../sys/password-policies.js'
+import type { PasswordPolicyStore } from '../../core/password-policy/store.js'
 import { createDatabaseStore } from './store.js'
 
 /**
@@ -14,7 +14,12 @@ import { createDatabaseStore } from './store.js'
  * barrier, dynamic roles, `creds/<role>` issued under leases (intent first), `rotate-root` and
  * `reset`. Plugins live in `plugins/<target>`; one pool per connection config.
  */
-export function createDatabaseBackend(core: Core, mount: MountEntry): Backend {
+export function createDatabaseBackend(
+  core: Pick<CoreServices, 'storage' | 'seal' | 'leases' | 'mountTtls' | 'logger'> & {
+    passwordPolicies: PasswordPolicyStore
+  },
+  mount: MountEntry,
+): Backend {
   const ctx: DatabaseContext = {
     core,
     mount,
@@ -24,7 +29,7 @@ export function createDatabaseBackend(core: Core, mount: MountEntry): Backend {
       mountId: mount.id,
     }),
     connections: createConnectionCache(),
-    passwordPolicies: passwordPolicyStore(core),
+    passwordPolicies: core.passwordPolicies,
   }
   const creds = credsFeature(ctx)
   return {

@@ -1,4 +1,4 @@
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { MountEntry } from '../../core/mounts.js'
 import type { Backend } from '../../core/request.js'
 import { createKvStore } from './store.js'
@@ -11,7 +11,7 @@ import { kvV2Paths } from './kv-v2.js'
  * versions share the same tables, so a v1 mount upgraded to v2 keeps its secrets as version 1.
  */
 export function createKvBackend(
-  core: Pick<Core, 'storage' | 'seal' | 'mountTtls'>,
+  core: Pick<CoreServices, 'storage' | 'seal' | 'mountTtls'>,
   mount: MountEntry,
   forceVersion?: 1 | 2,
 ): Backend {

@@ -1,4 +1,4 @@
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import { badRequest } from '../../core/errors.js'
 import { parseDuration } from '../../core/duration.js'
 import type { MountEntry } from '../../core/mounts.js'
@@ -14,7 +14,7 @@ type Params = Record<string, string>
  */
 export function kvV1Paths(deps: {
   store: KvStore
-  core: Pick<Core, 'mountTtls'>
+  core: Pick<CoreServices, 'mountTtls'>
   mount: MountEntry
 }): PathDef[] {
   const { store, core, mount } = deps

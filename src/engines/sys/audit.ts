@@ -1,4 +1,3 @@
-import type { Core } from '../../core/core.js'
 import { badRequest } from '../../core/errors.js'
 import { optionalBool, requireString, stringMap } from '../../core/fields.js'
 import type { PathDef } from '../../core/request.js'
@@ -8,7 +7,7 @@ import type { AuditService } from '../../audit/broker.js'
  * sys/audit (list, enable, disable), sys/audit/<path>/public-key (the key that verifies the
  * device's hash chain) and sys/audit-hash/<path> (find a known value in the log). All sudo.
  */
-export function auditPaths(_core: Core, broker: AuditService): PathDef[] {
+export function auditPaths(broker: AuditService): PathDef[] {
   return [
     {
       pattern: /^audit\/?$/,

@@ -1,11 +1,11 @@
 import { badRequest, permissionDenied } from '../../core/errors.js'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { TokenEntry } from '../../core/tokens.js'
 import type { LogicalRequest, PathDef } from '../../core/request.js'
 import { stringList } from '../../core/fields.js'
 
 /** sys/capabilities-self, sys/capabilities (by token) and sys/capabilities-accessor. */
-export function capabilityPaths(core: Core): PathDef[] {
+export function capabilityPaths(core: Pick<CoreServices, 'tokens' | 'aclFor'>): PathDef[] {
   const answer = async (token: TokenEntry, req: LogicalRequest) => {
     const paths = stringList(req.data.paths ?? req.data.path, 'paths')
     if (paths.length === 0) throw badRequest('"paths" must be provided')

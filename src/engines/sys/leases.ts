@@ -1,10 +1,10 @@
-import type { Core } from '../../core/core.js'
-import { ApiError, badRequest } from '../../core/errors.js'
+import type { CoreServices } from '../../core/services.js'
+import { badRequest } from '../../core/errors.js'
 import type { LeaseInfo, LeaseManager } from '../../core/leases/types.js'
 import type { LogicalRequest, LogicalResponse, PathDef } from '../../core/request.js'
 import { parseDuration } from '../../core/duration.js'
 import { optionalBool, optionalInt, optionalString } from '../../core/fields.js'
-import { sanitizeError } from '../../core/sanitize.js'
+import { sanitizeError } from '../../../plugins/sanitize.js'
 
 type Params = Record<string, string>
 
@@ -17,11 +17,8 @@ const LIST_LIMIT = 10_000
  * Who may act on a lease is the ACL's decision on these paths; prefix revocation and listing
  * need sudo.
  */
-export function leasePaths(core: Core): PathDef[] {
-  const leases = (): LeaseManager => {
-    if (!core.leases) throw new ApiError(500, 'lease manager missing')
-    return core.leases
-  }
+export function leasePaths(core: Pick<CoreServices, 'leases' | 'logger'>): PathDef[] {
+  const leases = (): LeaseManager => core.leases
   const leaseIdOf = (req: LogicalRequest, params: Params) => {
     const id = params.id || optionalString(req.data.lease_id, 'lease_id')?.trim()
     if (!id) throw badRequest('lease_id must be specified')
@@ -191,7 +188,11 @@ function leaseType(value: unknown, optional: boolean): 'irrevocable' | undefined
 }
 
 /** Runs work after the response (async revocation, tidy); failures only reach the log. */
-function background(core: Core, what: string, work: () => Promise<unknown>): void {
+function background(
+  core: Pick<CoreServices, 'logger'>,
+  what: string,
+  work: () => Promise<unknown>,
+): void {
   void work().catch((err: unknown) => {
     core.logger.warn({ err: sanitizeError(err) }, `${what} failed`)
   })

@@ -1,12 +1,14 @@
 import { ApiError, badRequest, permissionDenied } from '../../core/errors.js'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { MountConfig, MountEntry } from '../../core/mounts.js'
 import type { LogicalRequest, PathDef } from '../../core/request.js'
 import { parseDuration } from '../../core/duration.js'
 import { requireString, stringList, stringMap } from '../../core/fields.js'
 
 /** sys/mounts, sys/auth (enable, disable, list, tune) and sys/internal/ui/mounts. */
-export function mountPaths(core: Core): PathDef[] {
+export function mountPaths(
+  core: Pick<CoreServices, 'mounts' | 'mountTtls' | 'aclFor' | 'authenticate'>,
+): PathDef[] {
   const listing = (kind: 'secret' | 'auth') => async () => {
     const data: Record<string, unknown> = {}
     for (const m of core.mounts.list(kind))
@@ -146,7 +148,10 @@ export function mountPaths(core: Core): PathDef[] {
 }
 
 /** The mount-info object of `GET sys/mounts`. */
-export function mountInfo(core: Core, m: MountEntry): Record<string, unknown> {
+export function mountInfo(
+  core: Pick<CoreServices, 'mountTtls'>,
+  m: MountEntry,
+): Record<string, unknown> {
   const config: Record<string, unknown> = {
     default_lease_ttl: m.config.defaultLeaseTtl,
     max_lease_ttl: m.config.maxLeaseTtl,

@@ -1,30 +1,15 @@
 import { ApiError } from '../../core/errors.js'
 import { generatePassword } from '../../core/password-policy/policy.js'
-import type { Core } from '../../core/core.js'
 import {
   checkPasswordPolicyName,
-  createPasswordPolicyStore,
   type PasswordPolicyStore,
 } from '../../core/password-policy/store.js'
 import type { LogicalRequest, LogicalResponse, PathDef } from '../../core/request.js'
-import { metricsFor } from '../../observability/metrics.js'
 
 type Handler = (
   req: LogicalRequest,
   params: Record<string, string>,
 ) => Promise<LogicalResponse | null>
-
-/**
- * The core's password policies, as sys/ and the database engine read them: a stored policy that
- * fails to parse is logged and counted in `stint_policy_load_failures_total`.
- */
-export function passwordPolicyStore(core: Core): PasswordPolicyStore {
-  return createPasswordPolicyStore({
-    storage: core.storage,
-    logger: core.logger,
-    onLoadFailure: (failure) => metricsFor(core).policyLoadFailure(failure),
-  })
-}
 
 /**
  * Password policy endpoints, relative to the `sys/` mount (Vault's API):

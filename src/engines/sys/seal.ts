@@ -1,10 +1,12 @@
 import { ApiError, badRequest } from '../../core/errors.js'
-import type { Core } from '../../core/core.js'
+import type { CoreServices } from '../../core/services.js'
 import type { LogicalRequest, PathDef } from '../../core/request.js'
 import { VERSION } from '../../version.js'
 
 /** sys/init, sys/unseal, sys/seal, sys/seal-status, sys/health, sys/rotate, sys/key-status. */
-export function sealPaths(core: Core): PathDef[] {
+export function sealPaths(
+  core: Pick<CoreServices, 'seal' | 'policies' | 'tokens' | 'storage'>,
+): PathDef[] {
   const sealStatus = async () => {
     const s = await core.seal.status()
     return {
@@ -143,7 +145,10 @@ export function sealPaths(core: Core): PathDef[] {
 }
 
 /** Creates the root token (policy `root`, never expires). */
-export async function createRootToken(core: Core, id?: string): Promise<string> {
+export async function createRootToken(
+  core: Pick<CoreServices, 'tokens'>,
+  id?: string,
+): Promise<string> {
   const created = await core.tokens.create({
     policies: ['root'],
     path: 'auth/token/root',
@@ -169,7 +174,7 @@ function initParams(req: LogicalRequest): { shares: number; threshold: number } 
   return { shares: n, threshold: t }
 }
 
-async function health(core: Core, req: LogicalRequest) {
+async function health(core: Pick<CoreServices, 'seal' | 'storage'>, req: LogicalRequest) {
   const initialized = await core.seal.initialized()
   const sealed = core.seal.sealed
   const code = (name: string, fallback: number): number => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { sanitizeMessage } from '../../src/core/sanitize.js'
+import { sanitizeMessage } from '../../plugins/sanitize.js'
 
 describe('sanitizeMessage', () => {
   it('keeps MySQL access-denied messages whole: "using password: YES" is not a password', () => {
