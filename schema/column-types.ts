@@ -1,5 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
-import type { DialectName } from '../src/storage/storage.js'
+
+/** The storage dialects Stint runs on. */
+export type DialectName = 'sqlite' | 'postgres' | 'mysql'
 
 /** Column types that mean the same thing on SQLite, PostgreSQL and MySQL/MariaDB. */
 export interface ColumnTypes {

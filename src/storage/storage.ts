@@ -9,7 +9,8 @@ import { survivingConnectionLoss } from './connection-loss.js'
 import { postgresStorageDialect } from './postgres-driver.js'
 import type { Tables } from './tables.js'
 
-export type DialectName = 'sqlite' | 'postgres' | 'mysql'
+export type { DialectName } from '../../schema/column-types.js'
+import type { DialectName } from '../../schema/column-types.js'
 
 /** Stint's own storage: a typed Kysely instance plus what differs between dialects. */
 export interface Storage {

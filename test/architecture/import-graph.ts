@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** Every source file under src/ and plugins/, with the repository files it imports statically. */
+/** Every source file under src/, plugins/ and schema/, with the repository files it imports statically. */
 export interface ImportGraph {
   /** `src/core/core.ts` → [`src/core/errors.ts`, …] (paths relative to the repository). */
   files: Map<string, string[]>
@@ -28,6 +28,7 @@ export function importGraph(): ImportGraph {
   const sources: string[] = []
   walk('src', sources)
   walk('plugins', sources)
+  walk('schema', sources)
   const files = new Map<string, string[]>()
   for (const file of sources) {
     const text = readFileSync(join(ROOT, file), 'utf8')
@@ -79,7 +80,8 @@ const CLI_MAY_IMPORT = new Set(['cli', 'version'])
  * - a module imports nothing from a layer at or above its own rank (see `RANK`): `src/core`
  *   knows no auth method, engine, audit, access, transport or metrics; `src/storage` and
  *   `src/crypto` know nothing of the core;
- * - `plugins/` import nothing of `src/` (a plugin knows its target and the contract);
+ * - `plugins/` import nothing of `src/` (a plugin knows its target and the contract), nor do
+ *   the migrations in `schema/`;
  * - `src/cli` imports nothing of the server side statically (commands that run server code load
  *   it lazily with `import()`, so every other command starts without it);
  * - no import cycle, between any files.
@@ -91,6 +93,10 @@ export function findViolations(graph: ImportGraph): string[] {
     for (const to of targets) {
       const toLayer = layerOf(to)
       if (toLayer === fromLayer) continue
+      if (from.startsWith('schema/')) {
+        if (to.startsWith('src/')) found.push(`schema/ (${from}) must not import src/ (${to})`)
+        continue
+      }
       if (from.startsWith('plugins/')) {
         if (to.startsWith('src/')) found.push(`plugins/ (${from}) must not import src/ (${to})`)
         continue
