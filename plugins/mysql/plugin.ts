@@ -1,23 +1,33 @@
 import mysql from 'mysql2/promise'
 import { sanitized } from '../sanitize.js'
+import { BatchRefusedError, deleteUsersInBatch } from '../batch-delete.js'
+import type {
+  ConnectionConfig,
+  CreateUserRequest,
+  CreateUserResponse,
+  DatabaseConnection,
+  DatabasePlugin,
+  DeleteUserRequest,
+  DeleteUserResponse,
+  DeleteUsersRequest,
+  DeleteUsersResponse,
+  PluginDialect,
+  RotateRootRequest,
+  RotateRootResponse,
+  SessionsRequest,
+  SessionsResponse,
+  UpdateUserRequest,
+  UpdateUserResponse,
+  VerifyResponse,
+} from '../contract.js'
+import { PluginInputError } from '../plugin-input-error.js'
 import {
-  BatchRefusedError,
-  deleteUsersInBatch,
   fillConnectionUrl,
   parseSqlConfig,
-  PluginInputError,
   redactCredentials,
   usesPlaceholders,
   withTimeout,
-  type ConnectionConfig,
-  type CreateUserRequest,
-  type DatabaseConnection,
-  type DatabasePlugin,
-  type DeleteUserRequest,
-  type PluginDialect,
-  type RotateRootRequest,
-  type UpdateUserRequest,
-} from '../contract.js'
+} from '../sql-helpers.js'
 
 export const mysqlDialect: PluginDialect = {
   identifierQuotes: ['`'],
@@ -141,17 +151,17 @@ class MysqlConnection implements DatabaseConnection {
     return sanitized(what, fn, [this.#config.password, ...secrets])
   }
 
-  async sessions(username: string): Promise<number> {
+  async sessions(req: SessionsRequest): Promise<SessionsResponse> {
     const [rows] = await this.#run('counting sessions', () =>
       this.#db.query<mysql.RowDataPacket[]>(
         'SELECT count(*) AS n FROM information_schema.processlist WHERE user = ?',
-        [username],
+        [req.username],
       ),
     )
-    return Number(rows[0]?.n ?? 0)
+    return { count: Number(rows[0]?.n ?? 0) }
   }
 
-  async verify(): Promise<void> {
+  async verify(): Promise<VerifyResponse> {
     const seconds = this.#config.connectTimeout
     try {
       await this.#run('connecting to MySQL', () =>
@@ -161,9 +171,10 @@ class MysqlConnection implements DatabaseConnection {
       await this.close().catch(() => {})
       throw err
     }
+    return {}
   }
 
-  async createUser(req: CreateUserRequest): Promise<void> {
+  async createUser(req: CreateUserRequest): Promise<CreateUserResponse> {
     if (req.statements.length === 0) throw new PluginInputError('creation statements are required')
     await this.#run(
       'creating user',
@@ -184,9 +195,10 @@ class MysqlConnection implements DatabaseConnection {
       },
       [req.password],
     )
+    return {}
   }
 
-  async updateUser(req: UpdateUserRequest): Promise<void> {
+  async updateUser(req: UpdateUserRequest): Promise<UpdateUserResponse> {
     const statements = [...(req.expiration?.statements ?? [])]
     if (req.password) {
       statements.push(
@@ -202,9 +214,10 @@ class MysqlConnection implements DatabaseConnection {
       },
       [req.password?.value],
     )
+    return {}
   }
 
-  async deleteUser(req: DeleteUserRequest): Promise<void> {
+  async deleteUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
     await this.#run('revoking user', async () => {
       const db = this.#db
       // Lock first so nobody logs in between the KILLs and the DROP.
@@ -221,6 +234,7 @@ class MysqlConnection implements DatabaseConnection {
       // A session that was mid-handshake during the first sweep.
       await this.#killSessions(req.username)
     })
+    return {}
   }
 
   /**
@@ -229,9 +243,9 @@ class MysqlConnection implements DatabaseConnection {
    * `DROP USER IF EXISTS u1@'%', u2@'%'`, kill again). Users with revocation statements, and every
    * user of a batch the server refuses, go through `deleteUser` one at a time.
    */
-  async deleteUsers(reqs: DeleteUserRequest[]): Promise<Array<Error | undefined>> {
+  async deleteUsers(req: DeleteUsersRequest): Promise<DeleteUsersResponse> {
     return deleteUsersInBatch(
-      reqs,
+      req.users,
       (req) => this.deleteUser(req),
       (names) => this.#dropUsers(names),
     )
@@ -269,7 +283,7 @@ class MysqlConnection implements DatabaseConnection {
     }
   }
 
-  async rotateRoot(req: RotateRootRequest): Promise<void> {
+  async rotateRoot(req: RotateRootRequest): Promise<RotateRootResponse> {
     await this.#run(
       'rotating root credentials',
       async () => {
@@ -301,6 +315,7 @@ class MysqlConnection implements DatabaseConnection {
       },
       [req.password],
     )
+    return {}
   }
 
   async close(): Promise<void> {

@@ -1,23 +1,33 @@
 import postgres from 'postgres'
 import { sanitized } from '../sanitize.js'
+import { BatchRefusedError, deleteUsersInBatch } from '../batch-delete.js'
+import type {
+  ConnectionConfig,
+  CreateUserRequest,
+  CreateUserResponse,
+  DatabaseConnection,
+  DatabasePlugin,
+  DeleteUserRequest,
+  DeleteUserResponse,
+  DeleteUsersRequest,
+  DeleteUsersResponse,
+  PluginDialect,
+  RotateRootRequest,
+  RotateRootResponse,
+  SessionsRequest,
+  SessionsResponse,
+  UpdateUserRequest,
+  UpdateUserResponse,
+  VerifyResponse,
+} from '../contract.js'
+import { PluginInputError } from '../plugin-input-error.js'
 import {
-  BatchRefusedError,
-  deleteUsersInBatch,
   fillConnectionUrl,
   parseSqlConfig,
   redactCredentials,
-  PluginInputError,
   usesPlaceholders,
   withTimeout,
-  type ConnectionConfig,
-  type CreateUserRequest,
-  type DatabaseConnection,
-  type DatabasePlugin,
-  type DeleteUserRequest,
-  type PluginDialect,
-  type RotateRootRequest,
-  type UpdateUserRequest,
-} from '../contract.js'
+} from '../sql-helpers.js'
 
 export const postgresDialect: PluginDialect = {
   identifierQuotes: ['"'],
@@ -99,15 +109,16 @@ class PostgresConnection implements DatabaseConnection {
     return sanitized(what, fn, this.#secrets(secrets))
   }
 
-  async sessions(username: string): Promise<number> {
+  async sessions(req: SessionsRequest): Promise<SessionsResponse> {
     const rows = await this.#run(
       'counting sessions',
-      () => this.#pool`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${username}`,
+      () =>
+        this.#pool`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${req.username}`,
     )
-    return Number(rows[0]?.n ?? 0)
+    return { count: Number(rows[0]?.n ?? 0) }
   }
 
-  async verify(): Promise<void> {
+  async verify(): Promise<VerifyResponse> {
     const seconds = this.#config.connectTimeout
     try {
       await this.#run('connecting to PostgreSQL', () =>
@@ -117,16 +128,18 @@ class PostgresConnection implements DatabaseConnection {
       await this.close().catch(() => {})
       throw err
     }
+    return {}
   }
 
-  async createUser(req: CreateUserRequest): Promise<void> {
+  async createUser(req: CreateUserRequest): Promise<CreateUserResponse> {
     if (req.statements.length === 0) throw new PluginInputError('creation statements are required')
     await this.#run('creating user', () => inTransaction(this.#pool, req.statements), [
       req.password,
     ])
+    return {}
   }
 
-  async updateUser(req: UpdateUserRequest): Promise<void> {
+  async updateUser(req: UpdateUserRequest): Promise<UpdateUserResponse> {
     const statements: string[] = []
     if (req.expiration) {
       statements.push(
@@ -142,7 +155,7 @@ class PostgresConnection implements DatabaseConnection {
           : req.render([`ALTER ROLE "{{name}}" WITH PASSWORD '{{password}}'`])),
       )
     }
-    if (statements.length === 0) return
+    if (statements.length === 0) return {}
     await this.#run(
       'updating user',
       () =>
@@ -151,12 +164,13 @@ class PostgresConnection implements DatabaseConnection {
         }),
       [req.password?.value],
     )
+    return {}
   }
 
-  async deleteUser(req: DeleteUserRequest): Promise<void> {
+  async deleteUser(req: DeleteUserRequest): Promise<DeleteUserResponse> {
     const sql = this.#pool
     const role = quoteRole(req.username)
-    const name = `'${req.username.replace(/'/g, "''")}'`
+    const name = quoteLiteral(req.username)
     await this.#run('revoking user', async () => {
       // Committed on its own first, so nobody logs in between the terminations and the drop.
       // A missing role (42704) means there is nothing left to revoke.
@@ -178,6 +192,7 @@ class PostgresConnection implements DatabaseConnection {
       ]
       await existed(sql.unsafe(batch.join('; ')).simple())
     })
+    return {}
   }
 
   /**
@@ -186,9 +201,9 @@ class PostgresConnection implements DatabaseConnection {
    * reassigns and drops what they own, and drops the roles). Users with revocation statements,
    * and every user of a batch the server refuses, go through `deleteUser` one at a time.
    */
-  async deleteUsers(reqs: DeleteUserRequest[]): Promise<Array<Error | undefined>> {
+  async deleteUsers(req: DeleteUsersRequest): Promise<DeleteUsersResponse> {
     return deleteUsersInBatch(
-      reqs,
+      req.users,
       (req) => this.deleteUser(req),
       (names) => this.#dropRoles(names),
     )
@@ -233,7 +248,7 @@ class PostgresConnection implements DatabaseConnection {
     }
   }
 
-  async rotateRoot(req: RotateRootRequest): Promise<void> {
+  async rotateRoot(req: RotateRootRequest): Promise<RotateRootResponse> {
     if (!this.#config.username)
       throw new PluginInputError('rotate-root needs a username in the config')
     await this.#run(
@@ -245,7 +260,7 @@ class PostgresConnection implements DatabaseConnection {
             for (const statement of req.statements) await tx.unsafe(statement)
           })
         } else {
-          const literal = `'${req.password.replace(/'/g, "''")}'`
+          const literal = quoteLiteral(req.password)
           await sql`ALTER ROLE ${sql(this.#config.username)} WITH PASSWORD ${sql.unsafe(literal)}`
         }
         const probe = this.#open(req.password, 1)
@@ -257,6 +272,7 @@ class PostgresConnection implements DatabaseConnection {
       },
       [req.password],
     )
+    return {}
   }
 
   async close(): Promise<void> {
@@ -272,6 +288,11 @@ class PostgresConnection implements DatabaseConnection {
  */
 function quoteRole(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
+}
+
+/** A string literal (quotes doubled; PostgreSQL's standard strings take backslashes as is). */
+function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`
 }
 
 /** Runs statements atomically; a single statement needs no BEGIN/COMMIT round trips. */

@@ -20,7 +20,7 @@ describe('mysql plugin', () => {
 
   beforeAll(async () => {
     conn = mysqlPlugin.connect(mysqlPlugin.parseConfig(mysqlConfigBody()))
-    await conn.verify()
+    await conn.verify({})
   })
 
   afterAll(async () => {
@@ -55,7 +55,7 @@ describe('mysql plugin', () => {
       const other = mysqlPlugin.connect(
         mysqlPlugin.parseConfig(mysqlConfigBody({ connection_url })),
       )
-      await other.verify()
+      await other.verify({})
       await other.close()
     }
     expect(() => mysqlPlugin.parseConfig(mysqlConfigBody({ connection_url: 'nonsense' }))).toThrow(
@@ -80,13 +80,13 @@ describe('mysql plugin', () => {
     })
   })
 
-  const removeMany = (usernames: string[], statements: string[][] = []) =>
-    conn.deleteUsers!(
-      usernames.map((username, i) => {
-        const render = renderer({ name: username, username }, dialect)
-        return { username, statements: render(statements[i] ?? []), render }
-      }),
-    )
+  const removeMany = async (usernames: string[], statements: string[][] = []) => {
+    const users = usernames.map((username, i) => {
+      const render = renderer({ name: username, username }, dialect)
+      return { username, statements: render(statements[i] ?? []), render }
+    })
+    return (await conn.deleteUsers!({ users })).outcomes
+  }
   const exists = async (username: string) => {
     const inspector = await mysqlInspector()
     try {
@@ -106,13 +106,13 @@ describe('mysql plugin', () => {
     const passwords = await Promise.all(names.map((n) => create(n)))
     const sessions = await Promise.all(names.map((n, i) => mysqlAs(n, passwords[i]!, false)))
     for (const s of sessions) s.on('error', () => {})
-    expect(await conn.sessions(names[0]!)).toBe(1)
+    expect(await conn.sessions({ username: names[0]! })).toEqual({ count: 1 })
 
     const outcomes = await removeMany([names[0]!, `v-gone-${tag}`, names[1]!, names[2]!])
     expect(outcomes).toEqual([undefined, undefined, undefined, undefined])
     for (const n of names) {
       expect(await exists(n)).toBe(false)
-      expect(await conn.sessions(n)).toBe(0)
+      expect(await conn.sessions({ username: n })).toEqual({ count: 0 })
     }
     for (const s of sessions) {
       await expect(s.query('SELECT 1')).rejects.toThrow()

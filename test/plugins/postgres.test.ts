@@ -20,7 +20,7 @@ describe('postgresql plugin', () => {
     conn = postgresPlugin.connect(
       postgresPlugin.parseConfig(pgConfigBody({ max_open_connections: 8 })),
     )
-    await conn.verify()
+    await conn.verify({})
   })
 
   afterAll(async () => {
@@ -66,13 +66,13 @@ describe('postgresql plugin', () => {
     expect(await exists(username)).toBe(false)
   })
 
-  const removeMany = (usernames: string[], statements: string[][] = []) =>
-    conn.deleteUsers!(
-      usernames.map((username, i) => {
-        const render = renderer({ name: username, username }, dialect)
-        return { username, statements: render(statements[i] ?? []), render }
-      }),
-    )
+  const removeMany = async (usernames: string[], statements: string[][] = []) => {
+    const users = usernames.map((username, i) => {
+      const render = renderer({ name: username, username }, dialect)
+      return { username, statements: render(statements[i] ?? []), render }
+    })
+    return (await conn.deleteUsers!({ users })).outcomes
+  }
 
   it('deletes several users in one batch, ending their sessions; a missing one is success', async () => {
     const tag = randomBytes(4).toString('hex')
@@ -149,13 +149,13 @@ describe('postgresql plugin', () => {
     )
     try {
       const names = ['v-x1', 'v-x2', 'v-x3']
-      const outcomes = await dead.deleteUsers!(
-        names.map((username) => ({
+      const { outcomes } = await dead.deleteUsers!({
+        users: names.map((username) => ({
           username,
           statements: [],
           render: renderer({ name: username, username }, dialect),
         })),
-      )
+      })
       expect(outcomes).toHaveLength(3)
       for (const o of outcomes) expect(o).toBeInstanceOf(Error)
       expect(new Set(outcomes).size).toBe(1)

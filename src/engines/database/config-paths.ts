@@ -2,7 +2,8 @@ import { ApiError, badRequest } from '../../core/errors.js'
 import { optionalBool, optionalString, stringList } from '../../core/fields.js'
 import { sanitizeMessage } from '../../../plugins/sanitize.js'
 import type { LogicalRequest, PathDef } from '../../core/request.js'
-import { PluginInputError, type DatabaseConnection } from '../../../plugins/contract.js'
+import type { DatabaseConnection } from '../../../plugins/contract.js'
+import { PluginInputError } from '../../../plugins/plugin-input-error.js'
 import {
   checkedUsernameTemplate,
   passwordForConnection,
@@ -238,7 +239,7 @@ export async function requireConfig(ctx: DatabaseContext, rawName: string): Prom
 /** Connects and runs a trivial query; a failure closes the pool and becomes Vault's 400. */
 async function verifyOrBadRequest(conn: DatabaseConnection, password: string): Promise<void> {
   try {
-    await conn.verify()
+    await conn.verify({})
   } catch (err) {
     await conn.close().catch(() => {})
     throw new ApiError(

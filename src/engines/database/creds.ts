@@ -210,7 +210,7 @@ export function credsFeature(ctx: DatabaseContext) {
         continue
       }
       try {
-        const results = await conn.deleteUsers(reqs)
+        const { outcomes: results } = await conn.deleteUsers({ users: reqs })
         sent.forEach((i, k) => {
           if (results[k] !== undefined) fail(i, results[k])
         })
@@ -249,7 +249,8 @@ export function credsFeature(ctx: DatabaseContext) {
   const inspectSecret = async (raw: Record<string, unknown>): Promise<{ sessions: number }> => {
     const data = leaseData(raw)
     const { conn } = await target(data)
-    return { sessions: await conn.sessions(data.username) }
+    const { count } = await conn.sessions({ username: data.username })
+    return { sessions: count }
   }
 
   /**
