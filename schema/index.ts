@@ -12,6 +12,7 @@ import * as m0009 from './0009-password-policies.js'
 import * as m0010 from './0010-token-login-facts.js'
 import * as m0011 from './0011-lease-own-max.js'
 import * as m0012 from './0012-mysql-binary-collation.js'
+import * as m0013 from './0013-access-due-indexes.js'
 
 export interface SchemaMigration {
   name: string
@@ -35,4 +36,5 @@ export const migrations: SchemaMigration[] = [
   { name: '0010-token-login-facts', up: m0010.up },
   { name: '0011-lease-own-max', up: m0011.up },
   { name: '0012-mysql-binary-collation', up: m0012.up },
+  { name: '0013-access-due-indexes', up: m0013.up },
 ]

@@ -5,7 +5,8 @@ import type { LogicalRequest, PathDef } from '../core/request.js'
 import type { RuleStore } from './rules.js'
 import type { Notifiers } from './notifiers.js'
 import type { AccessService } from './service.js'
-import type { RequestState, RequestStore } from './requests.js'
+import type { Presenter } from './presentation.js'
+import type { AccessRequest, RequestState, RequestStore } from './requests.js'
 
 const STATES: RequestState[] = [
   'pending',
@@ -32,21 +33,19 @@ const STATES: RequestState[] = [
  */
 export function accessPaths(deps: {
   service: AccessService
+  view: Presenter
   rules: RuleStore
   requests: RequestStore
   notifiers: Notifiers
 }): PathDef[] {
-  const { service, rules, requests, notifiers } = deps
+  const { service, view, rules, requests, notifiers } = deps
   const text = (req: LogicalRequest, ...names: string[]) => {
     for (const n of names) if (typeof req.data[n] === 'string') return req.data[n] as string
     return ''
   }
   /** The request as the API shows it; `viewer` (the caller) gets the approver's details too. */
-  const shown = async (r: Parameters<AccessService['view']>[0], viewer?: TokenEntry) => ({
-    data: await service.view(r, viewer),
-  })
-  const shownTo = (req: LogicalRequest) => (r: Parameters<AccessService['view']>[0]) =>
-    shown(r, req.token)
+  const shown = async (r: AccessRequest, viewer?: TokenEntry) => ({ data: await view(r, viewer) })
+  const shownTo = (req: LogicalRequest) => (r: AccessRequest) => shown(r, req.token)
 
   return [
     {

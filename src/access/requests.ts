@@ -305,11 +305,35 @@ export function createRequestStore(deps: { storage: Storage }) {
       return rows.map(fromRow)
     },
 
-    async inStates(states: RequestState[], limit = 500): Promise<AccessRequest[]> {
+    /**
+     * Requests in `state` whose `column` time has come by `before`, soonest first: what the
+     * sweeper takes up, through the (state, column) indexes, without scanning the others.
+     */
+    async due(
+      state: RequestState,
+      column: 'pending_until' | 'start_at' | 'ends_at',
+      before: number,
+      limit: number,
+    ): Promise<AccessRequest[]> {
       const rows = await db
         .selectFrom('access_requests')
         .selectAll()
-        .where('state', 'in', states)
+        .where('state', '=', state)
+        .where(column, '<=', before)
+        .orderBy(column)
+        .limit(limit)
+        .execute()
+      return rows.map(fromRow)
+    },
+
+    /** Active grants that issued credentials and showed no session on their target yet. */
+    async unsampled(limit: number): Promise<AccessRequest[]> {
+      const rows = await db
+        .selectFrom('access_requests')
+        .selectAll()
+        .where('state', '=', 'active')
+        .where('sessions_seen', '=', 0)
+        .where('creds_issued', '>', 0)
         .limit(limit)
         .execute()
       return rows.map(fromRow)
@@ -413,11 +437,6 @@ export function uncountedApproval(
       ]) > before,
   )
   return `rule "${rule.name}" already has the approvals your groups (${mine.join(', ')}) can give; it still needs ${needed.join(', ') || 'nothing more'}`
-}
-
-/** True when a pending request's pending_ttl has run out (whether or not the worker saw it). */
-export function pendingExpired(request: AccessRequest, now: number): boolean {
-  return request.state === 'pending' && request.pendingUntil !== null && request.pendingUntil <= now
 }
 
 /** Refuses an action a requester may not take on someone else's request. */

@@ -19,7 +19,7 @@ let admin: ReturnType<typeof postgres>
 let signCi: (claims: Record<string, unknown>) => Promise<string>
 const people: Record<string, { token: string; entityId: string }> = {}
 
-const tick = () => server.access.service.tick()
+const tick = () => server.access.tick()
 const as = (who: string) => people[who]!.token
 
 async function request(who: string, body: Record<string, unknown>) {
