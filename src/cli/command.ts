@@ -80,7 +80,7 @@ export function command(spec: CommandSpec): Command {
       if (count > max) {
         throw new UsageError(`Too many arguments (expected ${max}, got ${count})`)
       }
-      const ctx = createContext(io, parsed, (a) => (action = a))
+      const ctx = await createContext(io, parsed, (a) => (action = a))
       return await spec.run(ctx)
     } catch (err) {
       if (err instanceof UsageError) return usageFailure(io, spec, err.message)
@@ -117,11 +117,11 @@ function usageFailure(io: CliIo, spec: CommandSpec, message: string): number {
   return 2
 }
 
-function createContext(
+async function createContext(
   io: CliIo,
   args: ParsedArgs,
   setAction: (action: string) => void,
-): CommandContext {
+): Promise<CommandContext> {
   const str = (name: string): string | undefined => {
     const value = args.flags[name]
     if (value === undefined) return undefined
@@ -129,7 +129,7 @@ function createContext(
     return value
   }
   const format = str('format') ?? io.env.STINT_FORMAT ?? io.env.VAULT_FORMAT ?? 'table'
-  const out = createOutput(io, format, str('field'))
+  const out = await createOutput(io, format, str('field'))
   let client: StintClient | undefined
   const ctx: CommandContext = {
     io,

@@ -1,46 +1,36 @@
 import { UsageError } from './args.js'
 import type { Command } from './command.js'
 import { processIo, type CliIo } from './io.js'
-import { serverCommand } from './commands/server.js'
-import { statusCommand } from './commands/status.js'
-import { operatorCommand } from './commands/operator.js'
-import { loginCommand } from './commands/login.js'
-import {
-  deleteCommand,
-  listCommand,
-  patchCommand,
-  readCommand,
-  writeCommand,
-} from './commands/generic.js'
-import { kvCommand } from './commands/kv.js'
-import { tokenCommand } from './commands/token.js'
-import { policyCommand } from './commands/policy.js'
-import { authCommand, secretsCommand } from './commands/mounts.js'
-import { leaseCommand } from './commands/lease.js'
+
+/** A command whose module is imported on first use, so `stint status` loads only `status`. */
+const lazy =
+  (load: () => Promise<Command>): Command =>
+  async (argv, io) =>
+    (await load())(argv, io)
 
 /**
  * Top-level commands. Each one gets its arguments and the I/O to use (streams, environment,
  * home directory) and returns the exit code: 0 ok, 1 error, 2 usage (or "no value found").
- * A feature adds its command with one line here.
+ * A feature adds its command with one line here; its module loads only when it runs.
  */
 export const commands: Record<string, Command> = {
-  server: (argv) => serverCommand(argv),
-  status: statusCommand,
-  operator: operatorCommand,
-  login: loginCommand,
-  read: readCommand,
-  write: writeCommand,
-  list: listCommand,
-  delete: deleteCommand,
-  patch: patchCommand,
-  kv: kvCommand,
-  token: tokenCommand,
-  policy: policyCommand,
-  secrets: secretsCommand,
-  auth: authCommand,
-  lease: leaseCommand,
-  access: async (argv, io) => (await import('./commands/access.js')).accessCommand(argv, io),
-  audit: async (argv, io) => (await import('./commands/audit.js')).auditCommand(argv, io),
+  server: lazy(async () => (await import('./commands/server.js')).serverCommand),
+  status: lazy(async () => (await import('./commands/status.js')).statusCommand),
+  operator: lazy(async () => (await import('./commands/operator.js')).operatorCommand),
+  login: lazy(async () => (await import('./commands/login.js')).loginCommand),
+  read: lazy(async () => (await import('./commands/generic.js')).readCommand),
+  write: lazy(async () => (await import('./commands/generic.js')).writeCommand),
+  list: lazy(async () => (await import('./commands/generic.js')).listCommand),
+  delete: lazy(async () => (await import('./commands/generic.js')).deleteCommand),
+  patch: lazy(async () => (await import('./commands/generic.js')).patchCommand),
+  kv: lazy(async () => (await import('./commands/kv.js')).kvCommand),
+  token: lazy(async () => (await import('./commands/token.js')).tokenCommand),
+  policy: lazy(async () => (await import('./commands/policy.js')).policyCommand),
+  secrets: lazy(async () => (await import('./commands/mounts.js')).secretsCommand),
+  auth: lazy(async () => (await import('./commands/mounts.js')).authCommand),
+  lease: lazy(async () => (await import('./commands/lease.js')).leaseCommand),
+  access: lazy(async () => (await import('./commands/access.js')).accessCommand),
+  audit: lazy(async () => (await import('./commands/audit.js')).auditCommand),
 }
 
 const usage = `Usage: stint <command> [args]
@@ -97,7 +87,7 @@ export function main(argv: string[]): Promise<number> {
   return run(argv, processIo())
 }
 
-const isEntry = process.argv[1] && /(?:main\.ts|stint(?:\.js)?)$/.test(process.argv[1])
+const isEntry = process.argv[1] && /(?:cli[\\/]main\.[jt]s|stint(?:\.js)?)$/.test(process.argv[1])
 if (isEntry) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),

@@ -1,4 +1,3 @@
-import { stringify as toYaml } from 'yaml'
 import { UsageError } from './args.js'
 import type { CliIo } from './io.js'
 
@@ -49,13 +48,19 @@ export interface Output {
   warnings(warnings: unknown): void
 }
 
-export function createOutput(io: CliIo, format: string, field: string | undefined): Output {
+/** An output for `format`; the YAML library loads only when `-format=yaml` asks for it. */
+export async function createOutput(
+  io: CliIo,
+  format: string,
+  field: string | undefined,
+): Promise<Output> {
   if (format !== 'table' && format !== 'json' && format !== 'yaml') {
     throw new UsageError(`Invalid output format: ${format} (use table, json or yaml)`)
   }
+  const yaml = format === 'yaml' ? await import('yaml') : undefined
   const out = (text: string) => io.stdout.write(text)
   const structured = (value: unknown) =>
-    out(format === 'json' ? `${JSON.stringify(value ?? null, null, 2)}\n` : toYaml(value ?? null))
+    out(yaml ? yaml.stringify(value ?? null) : `${JSON.stringify(value ?? null, null, 2)}\n`)
 
   const output: Output = {
     format,
@@ -113,11 +118,7 @@ export function createOutput(io: CliIo, format: string, field: string | undefine
     raw(value, name) {
       if (value === undefined) throw new FieldMissingError(name)
       const text =
-        typeof value === 'string'
-          ? value
-          : format === 'yaml'
-            ? toYaml(value)
-            : JSON.stringify(value)
+        typeof value === 'string' ? value : yaml ? yaml.stringify(value) : JSON.stringify(value)
       const tty = (io.stdout as { isTTY?: boolean }).isTTY
       out(tty ? `${text}\n` : text)
     },
