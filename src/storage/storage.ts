@@ -1,23 +1,29 @@
-import { Kysely, MysqlDialect, SqliteDialect, sql } from 'kysely'
+import { Kysely, MysqlDialect, SqliteDialect, sql, type Insertable } from 'kysely'
 import Database from 'better-sqlite3'
 import { createPool } from 'mysql2'
 import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { Worker } from 'node:worker_threads'
+import { DIALECT_CAPABILITIES, type StorageCapabilities } from './capabilities.js'
 import { survivingConnectionLoss } from './connection-loss.js'
 import { postgresStorageDialect } from './postgres-driver.js'
 import type { Tables } from './tables.js'
 
 export type { DialectName } from '../../schema/column-types.js'
 import type { DialectName } from '../../schema/column-types.js'
+export type { StorageCapabilities } from './capabilities.js'
 
 /** Stint's own storage: a typed Kysely instance plus what differs between dialects. */
 export interface Storage {
   db: Kysely<Tables>
+  /**
+   * Which SQL this is. For SQL syntax inside `src/storage` and `schema/` (upsert forms, column
+   * types) and for display; code that needs a feature reads `capabilities` instead.
+   */
   dialect: DialectName
-  /** `FOR UPDATE SKIP LOCKED` is available (PostgreSQL, MySQL 8 / MariaDB 10.6+). */
-  skipLocked: boolean
+  /** What the database can do (`RETURNING`, `SKIP LOCKED`, transactional DDL). */
+  capabilities: StorageCapabilities
   /** Path of the SQLite file (undefined for in-memory and server dialects). */
   file?: string
   /**
@@ -55,7 +61,12 @@ export function openStorage(url: string): Storage {
       },
     })
     const db = new Kysely<Tables>({ dialect: survivingConnectionLoss(dialect) })
-    return { db, dialect: 'postgres', skipLocked: true, close: () => db.destroy() }
+    return {
+      db,
+      dialect: 'postgres',
+      capabilities: DIALECT_CAPABILITIES.postgres,
+      close: () => db.destroy(),
+    }
   }
   if (/^(mysql|mariadb):\/\//.test(url)) {
     const pool = createPool({
@@ -68,7 +79,12 @@ export function openStorage(url: string): Storage {
     const db = new Kysely<Tables>({
       dialect: survivingConnectionLoss(new MysqlDialect({ pool })),
     })
-    return { db, dialect: 'mysql', skipLocked: true, close: () => db.destroy() }
+    return {
+      db,
+      dialect: 'mysql',
+      capabilities: DIALECT_CAPABILITIES.mysql,
+      close: () => db.destroy(),
+    }
   }
   const file = url.replace(/^sqlite:/, '')
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
@@ -83,7 +99,7 @@ export function openStorage(url: string): Storage {
   return {
     db,
     dialect: 'sqlite',
-    skipLocked: false,
+    capabilities: DIALECT_CAPABILITIES.sqlite,
     file: file === ':memory:' ? undefined : file,
     ...(checkpointer ? { checkpoint: () => checkpointer.checkpoint() } : {}),
     close: async () => {
@@ -210,7 +226,7 @@ export const nowMs = () => Date.now()
  * in the dialect's own syntax.
  */
 export async function upsert<T extends keyof Tables & string>(
-  storage: Storage,
+  storage: Pick<Storage, 'db' | 'dialect'>,
   table: T,
   values: Record<string, unknown>,
   keys: string[],
@@ -227,6 +243,23 @@ export async function upsert<T extends keyof Tables & string>(
   } else {
     await insert.onConflict((oc) => oc.columns(keys as never).doUpdateSet(set)).execute()
   }
+}
+
+/**
+ * Inserts a row unless one with the same primary/unique key exists (then nothing changes), in the
+ * dialect's own syntax: several nodes may create the same row at once, and the first one wins.
+ */
+export async function insertIfAbsent<T extends keyof Tables & string>(
+  storage: Pick<Storage, 'db' | 'dialect'>,
+  table: T,
+  values: Insertable<Tables[T]>,
+  keys: Array<keyof Tables[T] & string>,
+): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const db = storage.db as unknown as Kysely<any>
+  const insert = db.insertInto(table).values(values as Record<string, unknown>)
+  if (storage.dialect === 'mysql') await insert.ignore().execute()
+  else await insert.onConflict((oc) => oc.columns(keys as never).doNothing()).execute()
 }
 
 /** Tables holding one row per named item of a mount (`mount_id`, `name`): roles and the like. */

@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js'
-import { nowMs, type Storage } from '../../storage/storage.js'
+import { insertIfAbsent, nowMs, type Storage } from '../../storage/storage.js'
 import { compileAcl, type Acl, type AclContext } from './acl.js'
 import { DEFAULT_POLICY_TEXT, RESPONSE_WRAPPING_POLICY_TEXT } from './default-policy.js'
 import type { Logger } from '../logger.js'
@@ -268,10 +268,8 @@ export function createPolicyStore(deps: PolicyStoreDeps): PolicyStore {
     async ensureBuiltins() {
       const now = nowMs()
       const row = { name: 'default', body: DEFAULT_POLICY_TEXT, version: 1, created_at: now }
-      const insert = db.insertInto('policies').values({ ...row, updated_at: now })
       // Several nodes may boot at once: whoever inserts first wins, the rest do nothing.
-      if (storage.dialect === 'mysql') await insert.ignore().execute()
-      else await insert.onConflict((oc) => oc.column('name').doNothing()).execute()
+      await insertIfAbsent(storage, 'policies', { ...row, updated_at: now }, ['name'])
       invalidate('default')
     },
 
