@@ -11,7 +11,7 @@ import type { LeaseSettings } from './settings.js'
 const QUEUE_FACTOR = 8
 
 export interface ExpiryWorkerDeps {
-  storage: Storage
+  storage: Pick<Storage, 'db' | 'capabilities'>
   settings: LeaseSettings
   logger: Logger
   /**
@@ -227,7 +227,8 @@ export class ExpiryWorker {
    *
    * Picks candidates round-robin across targets (each target's due rows come from the
    * `(target_key, next_attempt_at)` index, so a poll costs O(targets × batch), not O(due rows)),
-   * then claims them with a compare-and-set; returns the rows won.
+   * then claims them with a compare-and-set; returns the rows won (read back by the claim itself
+   * where storage has `RETURNING`, else by its tag).
    */
   async #claim(limit: number): Promise<LeaseRow[]> {
     const { storage, settings } = this.#deps
@@ -263,19 +264,24 @@ export class ExpiryWorker {
     const tag = `${settings.nodeId}:${++this.#claimSeq}`
     let won: LeaseRow[]
     try {
-      await db
+      const claim = db
         .updateTable('leases')
         .set({ claimed_by: tag, claim_until: now + settings.claimMs })
         .where('id', 'in', picked)
         .where('next_attempt_at', '<=', now)
         .where((eb) => eb.or([eb('claimed_by', 'is', null), eb('claim_until', '<', now)]))
-        .execute()
-      won = await db
-        .selectFrom('leases')
-        .selectAll()
-        .where('id', 'in', picked)
-        .where('claimed_by', '=', tag)
-        .execute()
+      if (storage.capabilities.returning) {
+        // The rows won, in the claim's own round trip.
+        won = await claim.returningAll().execute()
+      } else {
+        await claim.execute()
+        won = await db
+          .selectFrom('leases')
+          .selectAll()
+          .where('id', 'in', picked)
+          .where('claimed_by', '=', tag)
+          .execute()
+      }
     } catch (err) {
       // The update may have committed before its answer was lost (a storage connection cut):
       // the next poll takes up the rows it claimed rather than leave them until the claim lapses.
