@@ -13,6 +13,7 @@ export const benchmarks: Benchmark[] = [
   { name: 'lease-expiry', load: () => import('./lease-expiry.js') },
   { name: 'startup', load: () => import('./startup.js') },
   { name: 'issuance', load: () => import('./issuance.js') },
+  { name: 'cli-start', load: () => import('./cli-start.js') },
 ]
 
 async function main(names: string[]): Promise<void> {
