@@ -67,13 +67,18 @@ export function createGrantGuard(deps: GuardDeps) {
     }
     const endsAt = grant.endsAt
     const grantId = grant.id
+    // Engines that issue through the lease manager create the credential with this end already.
+    ctx.req.notAfter = Math.min(ctx.req.notAfter ?? Infinity, endsAt)
     return async (response) => {
       const leaseId = response?.secret?.leaseId
       if (!leaseId) return
       await requests.recordCredentials(grantId, leaseId)
-      await leases.capExpiry([leaseId], endsAt)
       const left = Math.max(0, Math.floor((endsAt - nowMs()) / 1000))
-      if (response.secret && response.secret.ttl > left) response.secret.ttl = left
+      // A backend that did not honour `notAfter`: cap its lease after the fact (a second trip).
+      if (response.secret && response.secret.ttl > left) {
+        await leases.capExpiry([leaseId], endsAt)
+        response.secret.ttl = left
+      }
     }
   }
 }

@@ -38,6 +38,11 @@ export interface LogicalRequest {
    * run it; elsewhere it is a 405 and nothing runs (a read may mint a credential).
    */
   head?: boolean
+  /**
+   * The latest time (epoch ms) a secret issued for this request may live: set by a guard (a JIT
+   * grant's end), honoured by the lease manager before the credential is created.
+   */
+  notAfter?: number
 }
 
 /** Lease information a backend attaches to a response that carries a secret. */

@@ -211,3 +211,38 @@ describe('extending a grant extends its live credentials', () => {
     await act('rita', id, 'end')
   }, 30_000)
 })
+
+describe('a credential issued under a grant', () => {
+  it('is created with the grant’s end in one round trip: no lease cap and no ALTER ROLE afterwards (issue 13 item 3)', async () => {
+    const backend = server.services.mounts.get('database/')!.backend
+    const calls = { renew: 0, cap: 0 }
+    const renew = backend.renewSecret!.bind(backend)
+    const cap = server.leases.capExpiry.bind(server.leases)
+    backend.renewSecret = async (...args) => {
+      calls.renew++
+      return renew(...args)
+    }
+    server.leases.capExpiry = async (...args) => {
+      calls.cap++
+      return cap(...args)
+    }
+    try {
+      const { endsAt } = await grant('database/creds/ext-ro', 30)
+      const creds = await server.call('GET', 'database/creds/ext-ro', { token: as('rita') })
+      expect(creds.status).toBe(200)
+      // The role's own default TTL is longer than the grant: the grant's end wins, at creation.
+      expect(creds.body.lease_duration).toBeLessThanOrEqual(30)
+      const validUntil = await roleValidUntil(creds.body.data.username)
+      expect(validUntil!.getTime()).toBeGreaterThanOrEqual(endsAt)
+      expect(validUntil!.getTime()).toBeLessThanOrEqual(endsAt + 6000)
+      const lease = await server.call('PUT', 'sys/leases/lookup', {
+        body: { lease_id: creds.body.lease_id },
+      })
+      expect(Date.parse(lease.body.data.expire_time)).toBeLessThanOrEqual(endsAt)
+      expect(calls).toEqual({ renew: 0, cap: 0 })
+    } finally {
+      backend.renewSecret = renew
+      server.leases.capExpiry = cap
+    }
+  })
+})

@@ -56,7 +56,16 @@ describe('access request transitions', () => {
   it('files a request pending until its rule’s pending_ttl, and break-glass active at once for review', () => {
     const pending = request()
     expect(pending).toMatchObject({ state: 'pending', pendingUntil: NOW + 600_000, endsAt: null })
-    const glass = newRequest({ ...pending, kind: 'break_glass', rule, now: NOW })
+    const glass = newRequest({
+      kind: 'break_glass',
+      rule,
+      path: pending.path,
+      requester: actor,
+      duration: 900,
+      justification: 'outage',
+      ticket: '',
+      now: NOW,
+    })
     expect(glass).toMatchObject({
       state: 'active',
       breakGlass: true,

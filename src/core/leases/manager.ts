@@ -9,6 +9,7 @@ import { isConnectionLoss } from '../../storage/connection-loss.js'
 import type { Storage } from '../../storage/storage.js'
 import type { Tables } from '../../storage/tables.js'
 import { groupCommit } from './group-commit.js'
+import { leaseTimes } from './times.js'
 import { createLeaseListing } from './listing.js'
 import { mapLimit } from './map-limit.js'
 import { MAX_CHAR, newLeaseId, toLeaseInfo, type LeaseRow } from './rows.js'
@@ -105,11 +106,9 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
 
   async function issue(input: IssueInput) {
     const issuedAt = now()
-    const mountTtls = deps.mountTtls(input.mount)
-    const maxTtl = input.maxTtl > 0 ? Math.min(input.maxTtl, mountTtls.maxTtl) : mountTtls.maxTtl
-    const ttl = Math.min(input.ttl > 0 ? input.ttl : mountTtls.defaultTtl, maxTtl)
+    const times = leaseTimes(input, deps.mountTtls(input.mount), issuedAt)
+    const { ttl, expireTime } = times
     const id = newLeaseId(input.path)
-    const expireTime = issuedAt + ttl * 1000
     const internal = seal(id, input.internal)
 
     await db
@@ -124,8 +123,9 @@ export function createLeaseManager(deps: LeaseManagerDeps): LeaseManagerControl 
         ttl,
         issue_time: issuedAt,
         expire_time: expireTime,
-        max_expire_time: issuedAt + maxTtl * 1000,
-        own_max_expire_time: null,
+        max_expire_time: times.maxExpireTime,
+        // Lowered by `notAfter`: what an extension of the grant may give back.
+        own_max_expire_time: times.ownMaxExpireTime,
         last_renewal: null,
         renewable: input.renewable ? 1 : 0,
         internal,

@@ -31,6 +31,12 @@ export interface IssueInput {
   ttl: number
   /** Seconds from issue; renewals never extend past issue + maxTtl. */
   maxTtl: number
+  /**
+   * Epoch ms the lease may never outlive (a JIT grant's end): the expiry and max are lowered to
+   * it before `create` runs, so the credential is made with the right expiry in one round trip.
+   * An extension of the grant gives the time back (`raiseCap`), up to `maxTtl`.
+   */
+  notAfter?: number
   renewable: boolean
   /**
    * What the backend needs to revoke the secret later, even after its role is gone (e.g.

@@ -1,6 +1,7 @@
 import { ApiError, badRequest, permissionDenied } from '../../core/errors.js'
 import { sanitizeMessage } from '../../../plugins/sanitize.js'
 import { isConnectionLoss } from '../../storage/connection-loss.js'
+import { leaseTimes } from '../../core/leases/times.js'
 import type { LogicalRequest, LogicalResponse, PathDef } from '../../core/request.js'
 import { checkName, errorText, statementsOrBadRequest } from './config-paths.js'
 import { checkedUsernameTemplate, passwordForConnection, SAFE_VALUE } from './credentials.js'
@@ -78,10 +79,6 @@ export function credsFeature(ctx: DatabaseContext) {
     const plugin = pluginFor(config.pluginName)!
     const dialect = plugin.dialect
 
-    const mountTtls = ctx.core.mountTtls(ctx.mount)
-    const maxTtl = role.maxTtl > 0 ? Math.min(role.maxTtl, mountTtls.maxTtl) : mountTtls.maxTtl
-    const ttl = Math.min(role.defaultTtl > 0 ? role.defaultTtl : mountTtls.defaultTtl, maxTtl)
-
     const username = usernameFor(
       config.settings.usernameTemplate || dialect.defaultUsernameTemplate,
       dialect.maxUsernameLength,
@@ -103,8 +100,11 @@ export function credsFeature(ctx: DatabaseContext) {
         mount: ctx.mount,
         path: req.path.replace(/\/+$/, ''),
         token: req.token,
-        ttl,
-        maxTtl,
+        // The role's TTLs as written; the lease manager bounds them by the mount's and by a
+        // grant's end (`notAfter`), once.
+        ttl: role.defaultTtl,
+        maxTtl: role.maxTtl,
+        notAfter: req.notAfter,
         renewable: true,
         internal: { ...internal },
         targetKey: `${ctx.mount.accessor}:${config.name}`,
@@ -266,9 +266,11 @@ export function credsFeature(ctx: DatabaseContext) {
     if (!role) return { role: m[1], error: 'unknown role' }
     const config = await store.getConfig(role.dbName)
     const plugin = config ? pluginFor(config.pluginName) : undefined
-    const mountTtls = ctx.core.mountTtls(ctx.mount)
-    const maxTtl = role.maxTtl > 0 ? Math.min(role.maxTtl, mountTtls.maxTtl) : mountTtls.maxTtl
-    const ttl = Math.min(role.defaultTtl > 0 ? role.defaultTtl : mountTtls.defaultTtl, maxTtl)
+    const { ttl, maxTtl } = leaseTimes(
+      { ttl: role.defaultTtl, maxTtl: role.maxTtl },
+      ctx.core.mountTtls(ctx.mount),
+      Date.now(),
+    )
     const out: Record<string, unknown> = {
       type: 'database',
       role: role.name,
