@@ -112,6 +112,8 @@ async function benchTarget(target: Target, count: number, rounds: number): Promi
       default_ttl: '1h',
     })
 
+    await countGuardedTrips(stint, call, rootToken, target)
+
     for (const concurrency of [1, 8]) {
       await call('POST', 'database/config/target', rootToken, target.configBody(concurrency))
       const direct = target.openDirect(concurrency)
@@ -337,4 +339,93 @@ function mysqlTarget(): Target {
       await admin?.end()
     },
   }
+}
+
+type Call = (
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+) => Promise<Record<string, any> | null>
+
+/**
+ * Target round trips per credential, unguarded and under a JIT grant: every credential costs its
+ * creation; a guarded one used to cost a second trip (`renewSecret`: ALTER ROLE … VALID UNTIL /
+ * ALTER USER … to the grant's end) and a lease write (`capExpiry`). Counted by wrapping the
+ * mounted backend's `renewSecret` and the lease manager's `capExpiry` of this in-process server.
+ */
+async function countGuardedTrips(
+  stint: Awaited<ReturnType<typeof composeServer>>,
+  call: Call,
+  rootToken: string,
+  target: Target,
+): Promise<void> {
+  const n = 20
+  await call('POST', 'database/roles/bench-jit', rootToken, {
+    db_name: 'target',
+    creation_statements: target.creation,
+    default_ttl: '1h',
+  })
+  await call('POST', 'sys/auth/userpass', rootToken, { type: 'userpass' })
+  await call('PUT', 'sys/policies/acl/jit', rootToken, {
+    policy:
+      'path "database/creds/*" { capabilities = ["read"] }\n' +
+      'path "sys/access/requests" { capabilities = ["update"] }\n' +
+      'path "sys/access/requests/*" { capabilities = ["read", "update"] }',
+  })
+  const login = async (name: string) => {
+    const password = `bench-${name}-password`
+    await call('POST', `auth/userpass/users/${name}`, rootToken, {
+      password,
+      token_policies: ['jit'],
+    })
+    return (await call('POST', `auth/userpass/login/${name}`, '', { password }))!.auth as {
+      client_token: string
+      entity_id: string
+    }
+  }
+  const requester = await login('bench-requester')
+  const approver = await login('bench-approver')
+  await call('POST', 'identity/group', rootToken, {
+    name: 'bench-approvers',
+    member_entity_ids: [approver.entity_id],
+  })
+  await call('POST', 'sys/access/rules/bench-jit', rootToken, {
+    paths: ['database/creds/bench-jit'],
+    approvals: [{ group: 'bench-approvers', count: 1 }],
+    max_duration: '1h',
+  })
+  const filed = (await call('POST', 'sys/access/requests', requester.client_token, {
+    path: 'database/creds/bench-jit',
+    duration: '30m',
+    justification: 'benchmark',
+  }))!.data.id as string
+  await call('POST', `sys/access/requests/${filed}/approve`, approver.client_token, {})
+
+  const backend = stint.services.mounts.get('database/')!.backend
+  const counts = { renew: 0, cap: 0 }
+  const renew = backend.renewSecret!.bind(backend)
+  const cap = stint.leases.capExpiry.bind(stint.leases)
+  backend.renewSecret = (...args) => (counts.renew++, renew(...args))
+  stint.leases.capExpiry = (...args) => (counts.cap++, cap(...args))
+  const perCredential: Record<string, string> = {}
+  try {
+    for (const [name, path] of [
+      ['unguarded', 'database/creds/bench'],
+      ['guarded', 'database/creds/bench-jit'],
+    ] as const) {
+      Object.assign(counts, { renew: 0, cap: 0 })
+      for (let i = 0; i < n; i++) await call('GET', path, requester.client_token)
+      perCredential[name] =
+        `${(1 + counts.renew / n).toFixed(2)} target round trips, ${(counts.cap / n).toFixed(2)} lease caps`
+    }
+  } finally {
+    backend.renewSecret = renew
+    stint.leases.capExpiry = cap
+    await call('PUT', 'sys/leases/revoke-prefix/database/', rootToken)
+  }
+  console.log(
+    `  ${target.name} per credential: unguarded ${perCredential.unguarded}; under a JIT grant ${perCredential.guarded}`,
+  )
 }
