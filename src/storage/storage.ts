@@ -1,4 +1,4 @@
-import { Kysely, MysqlDialect, SqliteDialect, sql, type Insertable } from 'kysely'
+import { Kysely, MysqlDialect, sql, type Insertable } from 'kysely'
 import Database from 'better-sqlite3'
 import { createPool } from 'mysql2'
 import { mkdirSync } from 'node:fs'
@@ -7,6 +7,7 @@ import { dirname } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { DIALECT_CAPABILITIES, type StorageCapabilities } from './capabilities.js'
 import { survivingConnectionLoss } from './connection-loss.js'
+import { sqliteStorageDialect } from './sqlite-driver.js'
 import { postgresStorageDialect } from './postgres-driver.js'
 import type { Tables } from './tables.js'
 
@@ -94,7 +95,7 @@ export function openStorage(url: string): Storage {
   sqlite.pragma('synchronous = NORMAL')
   const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file)
   const db = new Kysely<Tables>({
-    dialect: new SqliteDialect({ database: cachingStatements(sqlite) }),
+    dialect: sqliteStorageDialect(cachingStatements(sqlite)),
   })
   return {
     db,

@@ -129,7 +129,8 @@ export function checkCustomMetadata(value: unknown): Record<string, string> | nu
 /** RFC 3339 with nanoseconds, as Vault prints KV times; `""` for unset (0). */
 export function rfc3339(ms: number): string {
   if (!ms) return ''
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z')
+  // toISOString always ends in `.sssZ`: Go's nanosecond form appends six zeros before the Z.
+  return `${new Date(ms).toISOString().slice(0, -1)}000000Z`
 }
 
 /** Seconds as a Go duration string (`0s`, `1m30s`, `768h0m0s`), as Vault prints durations. */
