@@ -179,11 +179,13 @@ describe('postgresql plugin', () => {
   })
 
   it(
-    'holds 5,000 live credentials on one group role, issued 8 at a time',
+    // Past the ~2,400 grantees at which per-table grants overflow PostgreSQL's 8 KB ACL row
+    // (reference/performance.md): membership in one group role has no such ceiling.
+    'holds 3,000 live credentials on one group role, issued 8 at a time',
     { timeout: 600_000 },
     async () => {
       const prefix = `v-scale-${randomBytes(3).toString('hex')}`
-      const total = Number(process.env.STINT_SCALE_USERS ?? 5000)
+      const total = Number(process.env.STINT_SCALE_USERS ?? 3000)
       const passwords = new Map<string, string>()
       let next = 0
       try {

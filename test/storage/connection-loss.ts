@@ -118,9 +118,9 @@ async function cutStorage(dialect: Dialect, database: string): Promise<number> {
   }
 }
 
-describe.each(['postgres', 'mysql'] as const)(
-  'two nodes on %s storage when every storage connection is cut twice under load',
-  (dialect) => {
+/** The suite for one storage dialect (one file each, so the two run in parallel). */
+export function connectionLossSuite(dialect: 'postgres' | 'mysql'): void {
+  describe(`two nodes on ${dialect} storage when every storage connection is cut twice under load`, () => {
     let fresh: FreshStorage | undefined
     let fixture: Awaited<ReturnType<typeof pgGroupFixture>> | undefined
     let dir: string | undefined
@@ -366,5 +366,5 @@ describe.each(['postgres', 'mysql'] as const)(
         )
       },
     )
-  },
-)
+  })
+}

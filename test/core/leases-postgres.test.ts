@@ -1,0 +1,3 @@
+import { leaseManagerSuite } from './leases-suite.js'
+
+leaseManagerSuite('postgres')

@@ -1,0 +1,4 @@
+import { connectionLossSuite } from './connection-loss.js'
+
+// Issue 12 item 3; the suite is in connection-loss.ts.
+connectionLossSuite('mysql')
