@@ -1,4 +1,6 @@
-import mysql from 'mysql2/promise'
+import { createRequire } from 'node:module'
+import type mysql from 'mysql2/promise'
+
 import { sanitized } from '../sanitize.js'
 import { BatchRefusedError, deleteUsersInBatch } from '../batch-delete.js'
 import type {
@@ -28,6 +30,11 @@ import {
   usesPlaceholders,
   withTimeout,
 } from '../sql-helpers.js'
+
+// Loaded on first use: a node on SQLite storage (dev mode) never needs it, and it costs start-up.
+let mysqlDriver: typeof mysql | undefined
+const loadMysql = () =>
+  (mysqlDriver ??= createRequire(import.meta.url)('mysql2/promise') as typeof mysql)
 
 export const mysqlDialect: PluginDialect = {
   identifierQuotes: ['`'],
@@ -139,7 +146,7 @@ class MysqlConnection implements DatabaseConnection {
   }
 
   get #db(): mysql.Pool {
-    this.#pool ??= mysql.createPool(connectionOptions(this.#config, this.#config.password))
+    this.#pool ??= loadMysql().createPool(connectionOptions(this.#config, this.#config.password))
     return this.#pool
   }
 
@@ -302,7 +309,7 @@ class MysqlConnection implements DatabaseConnection {
         } finally {
           conn.release()
         }
-        const probe = await mysql.createConnection({
+        const probe = await loadMysql().createConnection({
           ...connectionOptions(this.#config, req.password),
           connectionLimit: undefined,
           enableKeepAlive: undefined,

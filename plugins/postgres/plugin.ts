@@ -1,4 +1,6 @@
-import postgres from 'postgres'
+import { createRequire } from 'node:module'
+import type postgres from 'postgres'
+
 import { sanitized } from '../sanitize.js'
 import { BatchRefusedError, deleteUsersInBatch } from '../batch-delete.js'
 import type {
@@ -28,6 +30,12 @@ import {
   usesPlaceholders,
   withTimeout,
 } from '../sql-helpers.js'
+
+// postgres.js, loaded on the first connection to a target: a node that never opens one (dev
+// mode on SQLite) does not pay for it at start-up.
+let postgresJs: typeof postgres | undefined
+const loadPostgres = () =>
+  (postgresJs ??= createRequire(import.meta.url)('postgres') as typeof postgres)
 
 export const postgresDialect: PluginDialect = {
   identifierQuotes: ['"'],
@@ -85,7 +93,7 @@ class PostgresConnection implements DatabaseConnection {
           ...(this.#config.username ? { username: this.#config.username } : {}),
           ...(password ? { password } : {}),
         }
-    return postgres(url, {
+    return loadPostgres()(url, {
       ...credentials,
       max,
       connect_timeout: this.#config.connectTimeout,
@@ -237,7 +245,7 @@ class PostgresConnection implements DatabaseConnection {
               tx.unsafe(`DROP ROLE IF EXISTS ${roles}`),
             ])
           } catch (err) {
-            refused = err instanceof postgres.PostgresError
+            refused = err instanceof loadPostgres().PostgresError
             throw err
           }
         },

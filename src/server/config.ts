@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
-import { parse as parseHcl } from '@cdktf/hcl2json'
+import { createRequire } from 'node:module'
+import type * as Hcl2Json from '@cdktf/hcl2json'
 import { z } from 'zod'
 
 /** Everything `stint server -config <file>` can set. */
@@ -64,7 +65,12 @@ export async function loadConfig(
   const text = await readFile(file, 'utf8')
   let raw: unknown
   try {
-    raw = file.endsWith('.json') ? JSON.parse(text) : await parseHcl(file, text)
+    raw = file.endsWith('.json')
+      ? JSON.parse(text)
+      : await (createRequire(import.meta.url)('@cdktf/hcl2json') as typeof Hcl2Json).parse(
+          file,
+          text,
+        )
   } catch (err) {
     throw new Error(
       `config file ${file} could not be parsed: ${(err as Error).message.split('\n')[0]}`,

@@ -9,8 +9,16 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
-import postgres, { type Options, type PostgresType, type Sql } from 'postgres'
+import { createRequire } from 'node:module'
+import type Postgres from 'postgres'
+import type { Options, PostgresType, Sql } from 'postgres'
+
 import { StorageUnavailableError } from './connection-loss.js'
+
+// Loaded on first use: a node on SQLite storage (dev mode) never needs it, and it costs start-up.
+let postgresJs: typeof Postgres | undefined
+const loadPostgres = () =>
+  (postgresJs ??= createRequire(import.meta.url)('postgres') as typeof Postgres)
 
 export interface PostgresStorageOptions {
   /** Connections at most (one postgres.js client each). */
@@ -137,7 +145,7 @@ class Slots {
       if (Date.now() - slot.openedAt > this.#lifetimeMs) this.#retire(slot, slot.client, false)
     }
     if (slot.client) return slot.client
-    const client: Sql = postgres(this.#url, {
+    const client: Sql = loadPostgres()(this.#url, {
       ...this.#options,
       max: 1,
       // Ours to decide (see `#client`): postgres.js would end a connection mid-transaction.

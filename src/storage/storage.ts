@@ -1,6 +1,5 @@
 import { Kysely, MysqlDialect, sql, type Insertable } from 'kysely'
 import Database from 'better-sqlite3'
-import { createPool } from 'mysql2'
 import { mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
@@ -10,6 +9,7 @@ import { survivingConnectionLoss } from './connection-loss.js'
 import { sqliteStorageDialect } from './sqlite-driver.js'
 import { postgresStorageDialect } from './postgres-driver.js'
 import type { Tables } from './tables.js'
+import type * as Mysql2 from 'mysql2'
 
 export type { DialectName } from '../../schema/column-types.js'
 import type { DialectName } from '../../schema/column-types.js'
@@ -70,6 +70,8 @@ export function openStorage(url: string): Storage {
     }
   }
   if (/^(mysql|mariadb):\/\//.test(url)) {
+    // Loaded on first use: a node on SQLite storage (dev mode) never needs it.
+    const { createPool } = createRequire(import.meta.url)('mysql2') as typeof Mysql2
     const pool = createPool({
       uri: url.replace(/^mariadb:/, 'mysql:'),
       connectionLimit: 10,

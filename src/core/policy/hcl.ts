@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
-import { parse as parseOnThisThread } from '@cdktf/hcl2json'
 import { Worker } from 'node:worker_threads'
+import type * as Hcl2Json from '@cdktf/hcl2json'
 
 /**
  * HCL → hcl2json's object form, parsed on a worker thread.
@@ -68,6 +68,10 @@ export function hclWorkersStarted(): number {
 }
 
 const MODULE = '@cdktf/hcl2json'
+
+/** The parser on this thread, when no worker can run: loaded only then. */
+const parseOnThisThread = (file: string, text: string): Promise<unknown> =>
+  (createRequire(import.meta.url)(MODULE) as typeof Hcl2Json).parse(file, text)
 
 // A diagnostic from hcl2json starts with "parse config:"; anything else (a RangeError from a
 // stack overflow, "Go program has already exited") means this runtime is done for.
