@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SignJWT, exportSPKI, generateKeyPair } from 'jose'
 import { sql } from 'kysely'
 import { startTestServer, type TestServer } from '../support/server.js'
 import { freshStorage, type FreshStorage } from '../support/databases.js'
@@ -10,7 +9,7 @@ import {
   pgGroupCreation,
   pgGroupFixture,
 } from '../engines/database-fixtures.js'
-import { human } from './support.js'
+import { ciIssuer, human } from './support.js'
 
 /*
  * Issue 12, found again by the second adversarial pass: on MySQL/MariaDB storage, keys compared
@@ -24,9 +23,6 @@ import { human } from './support.js'
  * Migration 0012 makes every key compare byte for byte, as on SQLite and PostgreSQL.
  */
 
-const ISSUER = 'https://token.actions.githubusercontent.com'
-const AUDIENCE = 'https://github.com/acme'
-
 const ok = <T extends { status: number; body: any }>(res: T): T => {
   if (res.status >= 300) throw new Error(`setup failed: ${res.status} ${JSON.stringify(res.body)}`)
   return res
@@ -36,23 +32,14 @@ describe('JIT access on MySQL storage: case-variant paths and aliases', () => {
   let fresh: FreshStorage
   let server: TestServer
   let fixture: Awaited<ReturnType<typeof pgGroupFixture>>
-  let privateKey: CryptoKey
   let mallory: { token: string }
 
-  const ciLogin = async (ref: string) => {
-    const jwt = await new SignJWT({ repository: 'acme/app', ref })
-      .setProtectedHeader({ alg: 'RS256' })
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setSubject(`repo:acme/app:ref:${ref}`)
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(privateKey)
-    const res = ok(
-      await server.call('POST', 'auth/jwt/login', { token: null, body: { role: 'ci', jwt } }),
-    )
-    return res.body.auth as { client_token: string; entity_id: string }
-  }
+  let issuer: Awaited<ReturnType<typeof ciIssuer>>
+  const ciLogin = async (ref: string) =>
+    (await issuer.login({ repository: 'acme/app', ref }, `repo:acme/app:ref:${ref}`)) as {
+      client_token: string
+      entity_id: string
+    }
 
   beforeAll(async () => {
     await assertPgPasswordChecking()
@@ -83,26 +70,14 @@ path "sys/access/requests/*" { capabilities = ["read", "update"] }`,
     mallory = await human(server, 'mallory', ['requester'])
 
     ok(await server.call('POST', 'sys/auth/jwt', { body: { type: 'jwt' } }))
-    const keys = await generateKeyPair('RS256')
-    privateKey = keys.privateKey
-    ok(
-      await server.call('POST', 'auth/jwt/config', {
-        body: { jwt_validation_pubkeys: [await exportSPKI(keys.publicKey)], bound_issuer: ISSUER },
-      }),
-    )
-    ok(
-      await server.call('POST', 'auth/jwt/role/ci', {
-        body: {
-          role_type: 'jwt',
-          user_claim: 'sub',
-          bound_audiences: [AUDIENCE],
-          bound_claims: { repository: 'acme/app' },
-          claim_mappings: { repository: 'repository', ref: 'ref' },
-          token_policies: ['requester'],
-          token_ttl: '10m',
-        },
-      }),
-    )
+    issuer = await ciIssuer(server, {
+      name: 'ci',
+      user_claim: 'sub',
+      bound_claims: { repository: 'acme/app' },
+      claim_mappings: { repository: 'repository', ref: 'ref' },
+      token_policies: ['requester'],
+      token_ttl: '10m',
+    })
     // Strict: prod-admin needs two DBAs. Lenient: the rest of prod-* auto-approves main's CI.
     ok(
       await server.call('POST', 'sys/access/rules/a-prod-admin', {

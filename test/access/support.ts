@@ -67,3 +67,53 @@ export async function group(server: TestServer, name: string, entityIds: string[
   })
   expect([200, 204]).toContain(res.status)
 }
+
+export const CI_ISSUER = 'https://token.actions.githubusercontent.com'
+export const CI_AUDIENCE = 'https://github.com/acme'
+
+/**
+ * A pipeline issuer for `auth/jwt/` (mounted already): trusts a fresh key, bound to
+ * `CI_ISSUER`, and writes `role` as given (`bound_audiences` defaults to `CI_AUDIENCE`).
+ * `login(claims, subject)` signs a five-minute JWT and logs in with it.
+ */
+export async function ciIssuer(
+  server: TestServer,
+  role: { name: string } & Record<string, unknown>,
+): Promise<{
+  login(claims: Record<string, unknown>, subject: string): Promise<Record<string, any>>
+}> {
+  const { SignJWT, exportSPKI, generateKeyPair } = await import('jose')
+  const keys = await generateKeyPair('RS256')
+  const setup = async (path: string, body: Record<string, unknown>) => {
+    const res = await server.call('POST', path, { body })
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${JSON.stringify(res.body)}`)
+  }
+  await setup('auth/jwt/config', {
+    jwt_validation_pubkeys: [await exportSPKI(keys.publicKey)],
+    bound_issuer: CI_ISSUER,
+  })
+  const { name, ...fields } = role
+  await setup(`auth/jwt/role/${name}`, {
+    role_type: 'jwt',
+    bound_audiences: [CI_AUDIENCE],
+    ...fields,
+  })
+  return {
+    async login(claims, subject) {
+      const jwt = await new SignJWT(claims)
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer(CI_ISSUER)
+        .setAudience(CI_AUDIENCE)
+        .setSubject(subject)
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(keys.privateKey)
+      const res = await server.call('POST', 'auth/jwt/login', {
+        token: null,
+        body: { role: name, jwt },
+      })
+      if (res.status !== 200) throw new Error(`login: ${res.status} ${JSON.stringify(res.body)}`)
+      return res.body.auth
+    },
+  }
+}
