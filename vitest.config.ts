@@ -5,7 +5,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    pool: 'forks',
+    // Worker threads: cheaper to start and to talk to than child processes (native addons,
+    // WebAssembly and the HCL parser's own worker threads all run in them).
+    pool: 'threads',
     fileParallelism: true,
     // Most files wait on databases, sockets and child processes more than they compute: three
     // workers keep two cores busy.
