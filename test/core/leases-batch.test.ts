@@ -1,12 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
-import { eachDialect, freshStorage, type FreshStorage } from '../support/databases.js'
-import { startTestServer, type TestServer } from '../support/server.js'
+import { eachDialect, type FreshStorage } from '../support/databases.js'
+import type { TestServer } from '../support/server.js'
 import {
   LEAKY_SECRET,
-  STATIC_KEY,
   newRecorder,
-  testEngine,
+  startLeaseServer,
   until,
   type Recorder,
 } from './leases-fixture.js'
@@ -19,16 +18,10 @@ describe.each(eachDialect)('batched lease revocation on %s', (dialect) => {
   let recorder: Recorder
 
   beforeAll(async () => {
-    fresh = await freshStorage(dialect)
-    recorder = newRecorder()
-    server = await startTestServer({
-      storage: fresh.storage,
-      staticUnsealKey: STATIC_KEY,
-      devMounts: false,
-      compose: { engines: { 'test-leases': testEngine(recorder, 'a', { batch: true }) } },
-    })
-    await server.services.mounts.enable({ path: 'batchtest/', kind: 'secret', type: 'test-leases' })
-    leases = server.leases as LeaseManagerControl
+    ;({ fresh, server, recorder, leases } = await startLeaseServer(dialect, {
+      path: 'batchtest/',
+      batch: true,
+    }))
   })
   afterAll(async () => {
     await server?.services.seal.seal()

@@ -4,7 +4,9 @@ import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
 import type { BackendFactory } from '../../src/core/mounts.js'
 import type { Backend, LogicalRequest } from '../../src/core/request.js'
 import { composeServer, type Services } from '../../src/server/compose.js'
-import type { Storage } from '../../src/storage/storage.js'
+import type { DialectName, Storage } from '../../src/storage/storage.js'
+import { freshStorage } from '../support/databases.js'
+import { startTestServer } from '../support/server.js'
 
 /**
  * What the test engine saw. One recorder can serve several cores (nodes) at once, so tests can
@@ -172,4 +174,26 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
     if (Date.now() - start > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms`)
     await sleep(10)
   }
+}
+
+/**
+ * A server on a fresh storage of `dialect` with the test engine mounted at `path` (batched with
+ * `batch`), for the lease manager's suites. `fresh.drop()` removes the storage afterwards.
+ */
+export async function startLeaseServer(
+  dialect: DialectName,
+  options: { path: string; batch?: boolean },
+) {
+  const fresh = await freshStorage(dialect)
+  const recorder = newRecorder()
+  const server = await startTestServer({
+    storage: fresh.storage,
+    staticUnsealKey: STATIC_KEY,
+    devMounts: false,
+    compose: {
+      engines: { 'test-leases': testEngine(recorder, 'a', { batch: options.batch }) },
+    },
+  })
+  await server.services.mounts.enable({ path: options.path, kind: 'secret', type: 'test-leases' })
+  return { fresh, server, recorder, leases: server.leases }
 }

@@ -1,13 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { LeaseManagerControl } from '../../src/core/leases/manager.js'
-import { freshStorage, type FreshStorage } from '../support/databases.js'
+import type { FreshStorage } from '../support/databases.js'
 import type { DialectName } from '../../src/storage/storage.js'
-import { startTestServer, type TestServer } from '../support/server.js'
+import type { TestServer } from '../support/server.js'
 import {
   LEAKY_SECRET,
-  STATIC_KEY,
   newRecorder,
-  testEngine,
+  startLeaseServer,
   startNode,
   until,
   type Recorder,
@@ -22,20 +21,9 @@ export function leaseManagerSuite(dialect: DialectName): void {
     let recorder: Recorder
 
     beforeAll(async () => {
-      fresh = await freshStorage(dialect)
-      recorder = newRecorder()
-      server = await startTestServer({
-        storage: fresh.storage,
-        staticUnsealKey: STATIC_KEY,
-        devMounts: false,
-        compose: { engines: { 'test-leases': testEngine(recorder) } },
-      })
-      await server.services.mounts.enable({
+      ;({ fresh, server, recorder, leases } = await startLeaseServer(dialect, {
         path: 'leasetest/',
-        kind: 'secret',
-        type: 'test-leases',
-      })
-      leases = server.leases as LeaseManagerControl
+      }))
     })
     afterAll(async () => {
       await server?.services.seal.seal()
